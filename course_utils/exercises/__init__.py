@@ -1,0 +1,261 @@
+"""The exercise registry: every exercise of the course, declared once.
+
+An exercise says which function the student writes (``name``), how many points it is
+worth, the reference it is compared with, a seeded generator of test cases, the
+tolerances, and the calls the answer may not use. Two consumers read it:
+
+- ``course_utils.checks.check(id, fn)`` runs the *visible* cases (a fixed public seed)
+  in the student's kernel and prints precise feedback;
+- ``course grade`` makes *hidden* cases from a secret seed, sends their inputs to a
+  sandboxed process and compares what comes back in its own process.
+
+So cases are plain data in, plain data out: a case's ``args`` hold NumPy arrays,
+Python numbers, strings, booleans and tuples of these; an output is a NumPy array or
+a tuple of NumPy arrays. ``run_case(ex, fn, case)`` is the one place that turns a
+case into tensors, calls a function and turns its result back into arrays.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+VISIBLE_SEED = 20260101  # the seed of the cases `check` shows; the grader uses a secret one
+
+Output = np.ndarray | tuple[np.ndarray, ...]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One test input: the case group it belongs to and the keyword arguments."""
+
+    group: str
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A known wrong implementation and the message shown when an answer matches it."""
+
+    message: str
+    fn: Callable
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise. ``cases(rng)`` must return the same groups for every seed."""
+
+    id: str  # "01.softmax": lecture number, dot, short name
+    name: str  # the function the answer cell defines
+    title: str
+    points: int
+    reference: Callable
+    cases: Callable[[np.random.Generator], list[Case]]
+    rtol: float = 1e-6  # float64 tolerances; float32 outputs get at least FLOAT32_TOL
+    atol: float = 1e-8
+    forbidden: tuple[str, ...] = ()  # attribute names the answer may not use (torch.softmax, ...)
+    mistakes: tuple[Mistake, ...] = field(default=())
+    n_outputs: int = 1  # how many tensors the function returns (a tuple when > 1)
+
+    def visible_cases(self) -> list[Case]:
+        return self.cases(np.random.default_rng(VISIBLE_SEED))
+
+    def groups(self) -> list[str]:
+        return list(dict.fromkeys(case.group for case in self.visible_cases()))
+
+
+FLOAT32_TOL = (1e-5, 1e-6)  # (rtol, atol)
+
+REGISTRY: dict[str, Exercise] = {}
+
+
+def register(*exercises: Exercise) -> None:
+    for ex in exercises:
+        if ex.id in REGISTRY:
+            raise ValueError(f"exercise id {ex.id!r} is registered twice")
+        REGISTRY[ex.id] = ex
+
+
+def get(exercise_id: str) -> Exercise:
+    """The exercise with this id, e.g. ``get("01.softmax")``."""
+    _load_all()
+    if exercise_id not in REGISTRY:
+        known = ", ".join(sorted(REGISTRY))
+        raise ValueError(f"exercise_id must be one of: {known}; got {exercise_id!r}")
+    return REGISTRY[exercise_id]
+
+
+def for_lecture(lecture: str) -> list[Exercise]:
+    """The exercises of one lecture, by its two-digit number ("01") or notebook stem."""
+    _load_all()
+    number = lecture[:2]
+    return [ex for ex in REGISTRY.values() if ex.id.split(".")[0] == number]
+
+
+def _load_all() -> None:
+    # Import the lecture modules (each registers its exercises on import).
+    from course_utils.exercises import lecture01  # noqa: F401
+
+
+# --- running a case -------------------------------------------------------------------
+
+
+def to_torch(value):
+    """Plain data -> call arguments: arrays become tensors (same dtype), tuples recurse."""
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value.copy())
+    if isinstance(value, tuple):
+        return tuple(to_torch(v) for v in value)
+    return value
+
+
+class OutputError(Exception):
+    """The function returned something that is not a tensor (or tuple of tensors)."""
+
+
+def to_numpy(result, expected_arity: int) -> Output:
+    """A function's result -> plain data. Only real tensors (not subclasses) are accepted."""
+    if expected_arity > 1:
+        if not isinstance(result, tuple) or len(result) != expected_arity:
+            raise OutputError(
+                f"returned {_describe(result)}, expected a tuple of {expected_arity} tensors"
+            )
+        return tuple(to_numpy(r, 1) for r in result)
+    if type(result) is not torch.Tensor:
+        raise OutputError(f"returned {_describe(result)}, expected a torch.Tensor")
+    return np.array(result.detach().cpu().numpy(), copy=True)
+
+
+def _describe(value) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a {type(value).__name__} of shape {tuple(value.shape)}"
+    if isinstance(value, tuple):
+        return f"a tuple of length {len(value)}"
+    return f"a {type(value).__name__}"
+
+
+def run_case(fn: Callable, case: Case, arity: int) -> Output:
+    """Call ``fn`` on a case's arguments (as tensors) and return plain arrays."""
+    args = {key: to_torch(value) for key, value in case.args.items()}
+    return to_numpy(fn(**args), arity)
+
+
+def expected(ex: Exercise, case: Case) -> Output:
+    """The reference's output for a case."""
+    return run_case(ex.reference, case, ex.n_outputs)
+
+
+# --- comparing ------------------------------------------------------------------------
+
+
+def compare(ex: Exercise, case: Case, want: Output, got: Output) -> str | None:
+    """None when ``got`` matches ``want``; otherwise what is wrong, in words.
+
+    ``got`` must already be plain data (exact numpy.ndarray types). The message never
+    contains the expected values, so the grader can show it for hidden cases.
+    """
+    wants = want if isinstance(want, tuple) else (want,)
+    gots = got if isinstance(got, tuple) else (got,)
+    for i, (w, g) in enumerate(zip(wants, gots, strict=True)):
+        what = f"output {i}: " if len(wants) > 1 else ""
+        problem = _compare_arrays(ex, w, g)
+        if problem:
+            return what + problem
+    return None
+
+
+def _compare_arrays(ex: Exercise, want: np.ndarray, got: np.ndarray) -> str | None:
+    if type(got) is not np.ndarray:
+        return f"expected an array, got {type(got).__name__}"
+    if got.shape != want.shape:
+        return f"wrong shape: expected {want.shape}, got {got.shape}"
+    if got.dtype != want.dtype:
+        return f"wrong dtype: expected {want.dtype}, got {got.dtype}"
+    if want.dtype.kind not in "fc":
+        bad = int(np.sum(got != want))
+        return f"{bad} of {want.size} entries differ" if bad else None
+    n_nan, n_inf = int(np.isnan(got).sum()), int(np.isinf(got).sum())
+    if (n_nan or n_inf) and np.isfinite(want).all():
+        return f"got {n_nan} NaN and {n_inf} inf entries where every value should be finite"
+    rtol, atol = ex.rtol, ex.atol
+    if want.dtype == np.float32:
+        rtol, atol = max(rtol, FLOAT32_TOL[0]), max(atol, FLOAT32_TOL[1])
+    if np.allclose(got, want, rtol=rtol, atol=atol, equal_nan=True):
+        return None
+    # Counts and a relative error only: absolute errors would reveal expected values.
+    w, g = want.astype(np.float64), got.astype(np.float64)
+    outside = ~np.isclose(g, w, rtol=rtol, atol=atol, equal_nan=True)
+    rel = np.abs(g - w)[outside] / np.maximum(np.abs(w[outside]), atol)
+    tolerance = f"rtol={rtol:g}, atol={atol:g}"
+    if want.size == 1:
+        message = f"wrong value: relative error {rel.max():.3g} ({tolerance})"
+    else:
+        message = (
+            f"values differ: {int(outside.sum())} of {want.size} entries outside the "
+            f"tolerance ({tolerance}), max relative error {rel.max():.3g}"
+        )
+    factor = _constant_factor(want, got)
+    if factor is not None:
+        message += f"; your values are {factor:.4g} times the expected ones"
+    return message
+
+
+def _constant_factor(want: np.ndarray, got: np.ndarray) -> float | None:
+    """If got == c * want for one constant c != 1, return c (a forgotten 1/N, say)."""
+    mask = np.abs(want) > 1e-6
+    if mask.sum() < 1 or not np.isfinite(got).all():
+        return None
+    ratios = got[mask].astype(np.float64) / want[mask].astype(np.float64)
+    c = float(np.median(ratios))
+    if math.isclose(c, 1.0, rel_tol=1e-3) or not np.allclose(ratios, c, rtol=1e-4):
+        return None
+    return c
+
+
+def diagnose(ex: Exercise, case: Case, got: Output) -> str | None:
+    """The message of the first known mistake whose output equals ``got``, if any."""
+    for mistake in ex.mistakes:
+        try:
+            with np.errstate(all="ignore"):
+                theirs = run_case(mistake.fn, case, ex.n_outputs)
+        except Exception:
+            continue
+        if compare(ex, case, theirs, got) is None:
+            return mistake.message
+    return None
+
+
+# --- forbidden calls ------------------------------------------------------------------
+
+ALWAYS_FORBIDDEN_MODULES = ("course_utils",)
+
+
+def forbidden_uses(ex: Exercise, source: str) -> list[str]:
+    """Forbidden calls in an answer's source: ``x.softmax``, ``F.softmax``, ``import course_utils``.
+
+    An answer may define and call its own helper named like a forbidden function; only
+    attribute access (``torch.softmax``, ``z.softmax()``) and imports are flagged. The
+    grader also disables the forbidden functions at run time, which catches
+    ``getattr(torch, "soft" + "max")``.
+    """
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and node.attr in ex.forbidden:
+            found.append(f"{ast.unparse(node)} (line {node.lineno})")
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            modules = [alias.name for alias in node.names]
+            if isinstance(node, ast.ImportFrom):
+                imported = [alias.name for alias in node.names]
+                if any(name in ex.forbidden for name in imported):
+                    found.append(f"import of {', '.join(imported)} (line {node.lineno})")
+                modules = [node.module or ""]
+            for module in modules:
+                if module.split(".")[0] in ALWAYS_FORBIDDEN_MODULES:
+                    found.append(f"import of {module} (line {node.lineno})")
+    return found

@@ -1,0 +1,343 @@
+"""Lecture 01 exercises: softmax, log-softmax, cross-entropy and its gradient, BCE, Huber.
+
+Every student function has the signature of its course_utils.losses twin (with the
+defaults the exercise uses), so the reference is the course_utils function itself.
+"""
+
+import numpy as np
+import torch
+
+from course_utils import losses
+from course_utils.exercises import Case, Exercise, Mistake, register
+
+# Functions whose use would make an exercise trivial (checked on the AST by `check`,
+# and disabled at run time by the grader).
+SOFTMAX_FAMILY = ("softmax", "log_softmax", "logsumexp", "softmin")
+LOSS_FAMILY = (
+    "cross_entropy",
+    "nll_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "huber_loss",
+    "smooth_l1_loss",
+    "CrossEntropyLoss",
+    "BCEWithLogitsLoss",
+    "HuberLoss",
+    "SmoothL1Loss",
+)
+
+
+# --- case generators ------------------------------------------------------------------
+
+
+def _logits(rng, shape, dtype=np.float64, scale=3.0):
+    return (scale * rng.standard_normal(shape)).astype(dtype)
+
+
+def _random_shape(rng, min_dim=1, max_dim=3):
+    return tuple(int(n) for n in rng.integers(2, 7, size=rng.integers(min_dim, max_dim + 1)))
+
+
+def _softmax_cases(rng):
+    cases = [
+        Case("random shapes, float64", {"z": _logits(rng, _random_shape(rng))}) for _ in range(4)
+    ]
+    cases += [
+        Case("float32", {"z": _logits(rng, _random_shape(rng), np.float32)}) for _ in range(2)
+    ]
+    cases += [
+        Case("dim argument", {"z": _logits(rng, (3, 5)), "dim": 0}),
+        Case("dim argument", {"z": _logits(rng, (2, 3, 4)), "dim": 1}),
+    ]
+    big = rng.choice([-1000.0, 1000.0], size=(4, 5))
+    big[:, 0] = 1000.0
+    cases += [
+        Case("extreme logits (±1000, 1e4)", {"z": big}),
+        Case("extreme logits (±1000, 1e4)", {"z": np.array([1e4, 1e4 - 1.0, -1e4])}),
+        Case("extreme logits (±1000, 1e4)", {"z": big.astype(np.float32)}),
+        Case("ties and a batch of one", {"z": np.full((1, 4), 2.5)}),
+        Case("ties and a batch of one", {"z": _logits(rng, (1, 6))}),
+    ]
+    return cases
+
+
+def _class_targets(rng, n, c):
+    return rng.integers(0, c, size=n).astype(np.int64)
+
+
+def _prob_targets(rng, n, c, dtype=np.float64):
+    p = rng.random((n, c)) ** 2
+    return (p / p.sum(axis=1, keepdims=True)).astype(dtype)
+
+
+def _cross_entropy_cases(rng):
+    cases = []
+    for _ in range(3):
+        n, c = (int(k) for k in rng.integers(2, 9, size=2))
+        cases.append(
+            Case(
+                "class-index targets",
+                {"logits": _logits(rng, (n, c)), "target": _class_targets(rng, n, c)},
+            )
+        )
+    for _ in range(3):
+        n, c = (int(k) for k in rng.integers(2, 9, size=2))
+        cases.append(
+            Case(
+                "probability targets",
+                {"logits": _logits(rng, (n, c)), "target": _prob_targets(rng, n, c)},
+            )
+        )
+    n, c = 4, 5
+    cases.append(
+        Case(
+            "float32",
+            {"logits": _logits(rng, (n, c), np.float32), "target": _class_targets(rng, n, c)},
+        )
+    )
+    big = rng.choice([-1000.0, 1000.0], size=(3, 4))
+    cases += [
+        Case("extreme logits (±1000)", {"logits": big, "target": np.array([0, 1, 3])}),
+        Case("extreme logits (±1000)", {"logits": big, "target": _prob_targets(rng, 3, 4)}),
+        Case(
+            "ties and a batch of one",
+            {"logits": np.zeros((1, 3)), "target": np.array([2])},
+        ),
+        Case(
+            "ties and a batch of one",
+            {"logits": _logits(rng, (1, 4)), "target": _prob_targets(rng, 1, 4)},
+        ),
+    ]
+    return cases
+
+
+def _bce_cases(rng):
+    def hard(shape):
+        return rng.integers(0, 2, size=shape).astype(np.float64)
+
+    cases = [
+        Case("hard 0/1 targets", {"logits": _logits(rng, s), "target": hard(s)})
+        for s in (_random_shape(rng), _random_shape(rng))
+    ]
+    cases += [
+        Case("soft targets", {"logits": _logits(rng, s), "target": rng.random(s)})
+        for s in (_random_shape(rng), _random_shape(rng))
+    ]
+    cases += [
+        Case(
+            "float32",
+            {"logits": _logits(rng, (6,), np.float32), "target": hard((6,)).astype(np.float32)},
+        ),
+        Case(
+            "extreme logits (±1000)",
+            {
+                "logits": np.array([-1000.0, 1000.0, -1000.0, 1000.0]),
+                "target": np.array([0.0, 1.0, 1.0, 0.0]),
+            },
+        ),
+        Case("a batch of one", {"logits": np.array([0.3]), "target": np.array([1.0])}),
+    ]
+    return cases
+
+
+def _huber_cases(rng):
+    cases = []
+    for _ in range(3):
+        shape = _random_shape(rng)
+        cases.append(
+            Case("random, delta=1", {"pred": _logits(rng, shape), "target": _logits(rng, shape)})
+        )
+    for delta in (0.1, 2.5):
+        shape = _random_shape(rng)
+        cases.append(
+            Case(
+                "other deltas",
+                {"pred": _logits(rng, shape), "target": _logits(rng, shape), "delta": delta},
+            )
+        )
+    small = 0.1 * rng.standard_normal(5)
+    cases += [
+        Case("all residuals inside delta", {"pred": small, "target": np.zeros(5)}),
+        Case("all residuals outside delta", {"pred": 10 + rng.random(5), "target": -rng.random(5)}),
+        Case(
+            "float32",
+            {"pred": _logits(rng, (7,), np.float32), "target": _logits(rng, (7,), np.float32)},
+        ),
+        Case("a batch of one", {"pred": np.array([3.0]), "target": np.array([0.5])}),
+    ]
+    return cases
+
+
+# --- known mistakes -------------------------------------------------------------------
+
+
+def _naive_softmax(z, dim=-1):
+    e = torch.exp(z)
+    return e / e.sum(dim=dim, keepdim=True)
+
+
+def _wrong_axis(fn):
+    def wrong(z, dim=-1):
+        other = 0 if dim % z.dim() != 0 else -1
+        return fn(z, dim=other)
+
+    return wrong
+
+
+def _log_of_softmax(z, dim=-1):
+    return torch.log(losses.softmax(z, dim=dim))
+
+
+def _naive_log_softmax(z, dim=-1):
+    return z - torch.log(torch.exp(z).sum(dim=dim, keepdim=True))
+
+
+def _ce_sum(logits, target):
+    return losses.cross_entropy(logits, target, reduction="sum")
+
+
+def _ce_naive(logits, target):
+    p = _naive_softmax(logits)
+    if target.dtype == torch.int64:
+        return -torch.log(p[torch.arange(len(target)), target]).mean()
+    return -(target * torch.log(p)).sum(dim=1).mean()
+
+
+def _ce_grad_no_mean(logits, target):
+    return losses.cross_entropy_grad(logits, target) * logits.shape[0]
+
+
+def _ce_grad_flipped(logits, target):
+    return -losses.cross_entropy_grad(logits, target)
+
+
+def _bce_naive(logits, target):
+    p = torch.sigmoid(logits)
+    return -(target * torch.log(p) + (1 - target) * torch.log(1 - p)).mean()
+
+
+def _huber_no_half(pred, target, delta=1.0):
+    r = (pred - target).abs()
+    return torch.where(r <= delta, r**2, 2 * delta * (r - 0.5 * delta)).mean()
+
+
+def _huber_swapped(pred, target, delta=1.0):
+    r = (pred - target).abs()
+    return torch.where(r > delta, 0.5 * r**2, delta * (r - 0.5 * delta)).mean()
+
+
+OVERFLOW = (
+    "exp overflows for large logits (exp(1000) = inf in floating point): "
+    "subtract the maximum logit before exponentiating"
+)
+
+register(
+    Exercise(
+        id="01.softmax",
+        name="softmax",
+        title="Stable softmax",
+        points=2,
+        reference=losses.softmax,
+        cases=_softmax_cases,
+        forbidden=SOFTMAX_FAMILY,
+        mistakes=(
+            Mistake(OVERFLOW, _naive_softmax),
+            Mistake(
+                "normalised along the wrong dimension: use the `dim` argument",
+                _wrong_axis(losses.softmax),
+            ),
+        ),
+    ),
+    Exercise(
+        id="01.log_softmax",
+        name="log_softmax",
+        title="Stable log-softmax",
+        points=2,
+        reference=losses.log_softmax,
+        cases=_softmax_cases,
+        forbidden=SOFTMAX_FAMILY,
+        mistakes=(
+            Mistake(
+                "log(softmax(z)) underflows: softmax is 0 for very negative logits and "
+                "log(0) = -inf; use log_softmax(z) = z - max - log(sum(exp(z - max)))",
+                _log_of_softmax,
+            ),
+            Mistake(OVERFLOW, _naive_log_softmax),
+            Mistake(
+                "normalised along the wrong dimension: use the `dim` argument",
+                _wrong_axis(losses.log_softmax),
+            ),
+        ),
+    ),
+    Exercise(
+        id="01.cross_entropy",
+        name="cross_entropy",
+        title="Cross-entropy from logits (class-index and probability targets)",
+        points=3,
+        reference=losses.cross_entropy,
+        cases=_cross_entropy_cases,
+        forbidden=(*SOFTMAX_FAMILY, *LOSS_FAMILY),
+        mistakes=(
+            Mistake("you summed over the batch: the mean divides the sum by N", _ce_sum),
+            Mistake(
+                "log(softmax(...)) is not stable for large logits: compute log-softmax with the "
+                "log-sum-exp trick",
+                _ce_naive,
+            ),
+        ),
+    ),
+    Exercise(
+        id="01.cross_entropy_grad",
+        name="cross_entropy_grad",
+        title="Gradient of the mean cross-entropy w.r.t. the logits",
+        points=3,
+        reference=losses.cross_entropy_grad,
+        cases=_cross_entropy_cases,
+        forbidden=(*SOFTMAX_FAMILY, *LOSS_FAMILY, "backward", "grad"),
+        mistakes=(
+            Mistake(
+                "forgot the 1/N of the mean: divide (softmax(z) - g) by the batch size N",
+                _ce_grad_no_mean,
+            ),
+            Mistake(
+                "the sign is flipped: the gradient is softmax(z) - g, not g - softmax(z)",
+                _ce_grad_flipped,
+            ),
+        ),
+    ),
+    Exercise(
+        id="01.binary_cross_entropy_with_logits",
+        name="binary_cross_entropy_with_logits",
+        title="Binary cross-entropy from logits",
+        points=2,
+        reference=losses.binary_cross_entropy_with_logits,
+        cases=_bce_cases,
+        forbidden=(*LOSS_FAMILY, "logsigmoid", "softplus"),
+        mistakes=(
+            Mistake(
+                "log(sigmoid(z)) and log(1 - sigmoid(z)) are -inf for large |z|: use the "
+                "stable form max(z, 0) - z*y + log(1 + exp(-|z|))",
+                _bce_naive,
+            ),
+        ),
+    ),
+    Exercise(
+        id="01.huber_loss",
+        name="huber_loss",
+        title="Huber loss",
+        points=2,
+        reference=losses.huber_loss,
+        cases=_huber_cases,
+        forbidden=LOSS_FAMILY,
+        mistakes=(
+            Mistake(
+                "the quadratic branch is 0.5 * r**2 (and the linear one delta * (|r| - delta/2))",
+                _huber_no_half,
+            ),
+            Mistake(
+                "the branches are swapped: quadratic for |r| <= delta, linear beyond",
+                _huber_swapped,
+            ),
+        ),
+    ),
+)
