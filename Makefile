@@ -6,7 +6,6 @@ STAMP  := $(VENV)/.installed
 KERNEL := training-nn
 PYTEST := $(BIN)/python -m pytest
 NBVAL  := --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg -p no:randomly
-export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
 .PHONY: help env lab test lint unit nbval release release-check bench lock grade clean
@@ -49,7 +48,7 @@ nbval: $(STAMP)
 	$(PYTEST) -n 2 --dist loadscope --nbval-lax --nbval-current-env notebooks
 
 release: $(STAMP)
-	$(BIN)/course release --execute
+	$(BIN)/course release
 
 release-check: $(STAMP)
 	$(BIN)/course release --check

@@ -141,7 +141,9 @@ def binary_cross_entropy_with_logits(
 
         loss = max(z, 0) - z * y + log(1 + exp(-|z|))
 
-    where exp only sees arguments <= 0 (log1p keeps log(1 + tiny) accurate).
+    where exp only sees arguments <= 0 (log1p keeps log(1 + tiny) accurate). The code
+    writes -|z| as z - 2 max(z, 0): the same number, but then autograd's derivative is
+    sigmoid(z) - y everywhere, also at z = 0 where max and |.| both have a kink.
 
     logits, target: floating point, the same shape (any). Returns the elementwise losses
     for reduction="none", their mean for "mean", their sum for "sum".
@@ -150,7 +152,8 @@ def binary_cross_entropy_with_logits(
     _check_floating(target, "target")
     _validate.same_shape(logits, target, "logits", "target")
     _validate.reduction(reduction)
-    loss = logits.clamp(min=0) - logits * target + torch.log1p(torch.exp(-logits.abs()))
+    relu = logits.clamp(min=0)
+    loss = relu - logits * target + torch.log1p(torch.exp(logits - 2 * relu))
     return _reduce(loss, reduction)
 
 

@@ -123,6 +123,7 @@ def execute_in_place(path: Path, timeout: int = 300) -> None:
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
         store_widget_state=True,
+        record_timing=False,  # timestamps would change solutions/ on every release
     )
     client.execute()
     path.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")

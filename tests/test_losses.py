@@ -612,3 +612,10 @@ INF = torch.tensor([[0.0, float("inf"), 1.0], [0.0, 0.0, 0.0]])
 def test_bad_input_raises_a_clear_error(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_bce_autograd_gradient_is_sigmoid_minus_target_even_at_zero():
+    z = torch.tensor([0.0, 0.0, -3.0, 2.0, 40.0, -40.0], dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([0.0, 1.0, 0.3, 1.0, 0.0, 1.0], dtype=torch.float64)
+    losses.binary_cross_entropy_with_logits(z, y, reduction="sum").backward()
+    assert torch.allclose(z.grad, torch.sigmoid(z.detach()) - y, rtol=1e-12, atol=1e-15)

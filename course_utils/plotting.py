@@ -1,0 +1,265 @@
+"""Matplotlib helpers for the lecture figures.
+
+Each helper draws into ``ax`` if given (else a new figure) and returns the Axes,
+except ``comparison_grid``, which returns its Figure. None calls ``plt.show()``;
+the notebooks do that.
+
+* ``plot_contour``: level curves of f(x, y) with optimizer trajectories on top.
+* ``plot_losses``: loss curves from one or several ``training.fit`` histories.
+* ``comparison_grid``: one small plot per (row value, column value) pair.
+* ``plot_lr_schedule``: learning rate against epoch.
+
+Lecture 01 (figures with several panels return their Figure):
+
+* ``plot_loss_and_metric``: a smooth loss above a piecewise-constant metric.
+* ``plot_losses_and_derivatives``: loss curves and their derivatives, side by side.
+* ``plot_line_fits``: data with outliers and fitted lines.
+* ``plot_gradient_magnitudes``: |gradient| against a logit, log scale, one panel per case.
+"""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+__all__ = [
+    "comparison_grid",
+    "plot_contour",
+    "plot_gradient_magnitudes",
+    "plot_line_fits",
+    "plot_loss_and_metric",
+    "plot_losses",
+    "plot_losses_and_derivatives",
+    "plot_lr_schedule",
+]
+
+
+def _points(trajectory):
+    """A trajectory (tensor (T, 2), array, or list of points) as a (T, 2) NumPy array."""
+    return torch.stack([torch.as_tensor(p) for p in trajectory]).detach().cpu().numpy()
+
+
+def plot_contour(
+    f, trajectories=None, *, xlim=(-2.0, 2.0), ylim=(-2.0, 2.0), levels=30, resolution=200, ax=None
+):
+    """Contour lines of a 2-D function, with one or several optimizer trajectories.
+
+    f: maps a tensor of points (..., 2) to values (...), like ``data.rosenbrock``;
+        it is evaluated on a resolution x resolution grid over xlim x ylim.
+    trajectories: dict label -> points visited, shape (T, 2) (a tensor, an
+        array, or a list of T points). Each is drawn as a line through its
+        points, with a circle at the start and a cross at the end, in one color
+        (3 lines per trajectory).
+    levels: number of contour levels, or their values: for functions with a
+        huge range, like Rosenbrock, use e.g. ``numpy.logspace(-1, 3, 15)``.
+    """
+    if ax is None:
+        _, ax = plt.subplots()
+    xs = torch.linspace(xlim[0], xlim[1], resolution)
+    ys = torch.linspace(ylim[0], ylim[1], resolution)
+    X, Y = torch.meshgrid(xs, ys, indexing="xy")
+    with torch.no_grad():
+        Z = f(torch.stack([X, Y], dim=-1))
+    ax.contour(
+        X.numpy(), Y.numpy(), Z.numpy(), levels=levels, cmap="viridis", linewidths=0.7, alpha=0.6
+    )
+
+    for label, trajectory in (trajectories or {}).items():
+        points = _points(trajectory)
+        (line,) = ax.plot(points[:, 0], points[:, 1], ".-", markersize=3, label=label)
+        ax.plot(*points[0], "o", color=line.get_color())
+        ax.plot(*points[-1], "x", color=line.get_color(), markersize=9, markeredgewidth=2)
+    if trajectories:
+        ax.legend()
+    ax.set(xlim=xlim, ylim=ylim, xlabel="x", ylabel="y")
+    return ax
+
+
+def plot_losses(histories, *, keys=("train_loss", "val_loss"), log_scale=False, ax=None):
+    """Curves of ``keys`` against epoch for one history or a dict of named histories.
+
+    histories: a ``training.fit`` history (dict key -> list, one entry per
+        epoch), or a dict name -> history to compare runs. Each run gets one
+        color; each key a line style (solid, dashed, dotted). Keys missing from
+        a history are skipped. Epochs are numbered from 1 (the value after the
+        first epoch).
+    log_scale: logarithmic y axis, to see small losses keep decreasing.
+    """
+    if ax is None:
+        _, ax = plt.subplots()
+    if all(isinstance(values, list) for values in histories.values()):  # a single history
+        histories = {"": histories}
+    styles = ["-", "--", ":", "-."]
+    for i, (name, history) in enumerate(histories.items()):
+        for key, style in zip(keys, styles, strict=False):
+            if key in history:
+                epochs = range(1, len(history[key]) + 1)
+                label = f"{name} {key.replace('_', ' ')}".strip()
+                ax.plot(epochs, history[key], style, color=f"C{i}", label=label)
+    ax.set(xlabel="epoch", ylabel="loss", yscale="log" if log_scale else "linear")
+    ax.legend()
+    return ax
+
+
+def comparison_grid(rows, cols, plot_fn, *, row_name="lr", col_name="batch size", figsize=None):
+    """A grid of small plots: ``plot_fn(ax, row_value, col_value)`` fills each cell.
+
+    E.g. rows = learning rates, cols = batch sizes, and plot_fn trains with that
+    pair and draws its loss curve. Cells share their axes, so they compare at a
+    glance, and each is titled "row_name=row_value, col_name=col_value".
+    Returns the Figure; ``fig.axes`` lists the cells row by row.
+    """
+    if figsize is None:
+        figsize = (3.2 * len(cols), 2.6 * len(rows))
+    fig, axes = plt.subplots(
+        len(rows),
+        len(cols),
+        figsize=figsize,
+        sharex=True,
+        sharey=True,
+        squeeze=False,
+        layout="constrained",
+    )
+    for i, row_value in enumerate(rows):
+        for j, col_value in enumerate(cols):
+            plot_fn(axes[i, j], row_value, col_value)
+            axes[i, j].set_title(
+                f"{row_name}={row_value}, {col_name}={col_value}", fontsize="small"
+            )
+    return fig
+
+
+def plot_lr_schedule(schedules, epochs, *, log_scale=False, ax=None):
+    """Learning rate against epoch for one schedule or a dict of named schedules.
+
+    schedules: a function epoch -> lr (e.g. a ``functools.partial`` of a
+        ``course_utils.schedules`` function), or a dict name -> such function.
+    Each is drawn as a staircase over epochs 0..epochs-1 (the rate is constant
+    during an epoch).
+    """
+    if ax is None:
+        _, ax = plt.subplots()
+    if callable(schedules):
+        schedules = {"": schedules}
+    for name, schedule in schedules.items():
+        lrs = [schedule(epoch) for epoch in range(epochs)]
+        ax.plot(range(epochs), lrs, drawstyle="steps-post", label=name or None)
+    ax.set(xlabel="epoch", ylabel="learning rate", yscale="log" if log_scale else "linear")
+    if any(schedules):
+        ax.legend()
+    return ax
+
+
+# --- lecture 01: losses and softmax gradients ------------------------------------------------
+
+
+def _as_array(values) -> np.ndarray:
+    """Tensors (on any device, with or without grad), lists and arrays -> a NumPy array."""
+    if isinstance(values, torch.Tensor):
+        return values.detach().cpu().numpy()
+    return np.asarray(values)
+
+
+def plot_loss_and_metric(
+    param, loss, metric, *, param_label, loss_label="loss", metric_label="accuracy", marks=None
+):
+    """A loss (smooth) above a metric (piecewise constant) as one parameter varies.
+
+    param, loss, metric: 1-D, the same length. marks: optional {label: x positions}, drawn
+    as ticks along the bottom of the metric panel (e.g. where the data points are).
+    Returns the figure.
+    """
+    fig, (ax_loss, ax_metric) = plt.subplots(
+        2, 1, figsize=(8, 4.6), sharex=True, layout="constrained"
+    )
+    param = _as_array(param)
+    ax_loss.plot(param, _as_array(loss), color="tab:blue")
+    ax_loss.set_ylabel(loss_label)
+    ax_loss.set_title(f"{loss_label}: smooth, a useful gradient everywhere")
+    ax_metric.plot(param, _as_array(metric), color="tab:orange", drawstyle="steps-mid")
+    ax_metric.set(xlabel=param_label, ylabel=metric_label)
+    ax_metric.set_title(f"{metric_label}: flat between jumps, gradient 0 or undefined")
+    bottom = ax_metric.get_ylim()[0]
+    for i, (label, positions) in enumerate((marks or {}).items()):
+        positions = _as_array(positions)
+        ax_metric.plot(
+            positions,
+            np.full(len(positions), bottom),
+            "|",
+            color=f"C{i + 3}",
+            markersize=14,
+            markeredgewidth=2,
+            label=label,
+            clip_on=False,
+        )
+    if marks:
+        ax_metric.legend(loc="upper right", fontsize="small")
+    for ax in (ax_loss, ax_metric):
+        ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_losses_and_derivatives(r, curves, *, xlabel="residual $r = \\hat y - y$"):
+    """Left: each loss as a function of r; right: its derivative.
+
+    curves: {label: (loss values, derivative values)}, each 1-D like r. Returns the figure.
+    """
+    fig, (ax_loss, ax_grad) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
+    r = _as_array(r)
+    for label, (loss, grad) in curves.items():
+        (line,) = ax_loss.plot(r, _as_array(loss), label=label)
+        ax_grad.plot(r, _as_array(grad), label=label, color=line.get_color())
+    ax_loss.set(xlabel=xlabel, ylabel="loss $\\ell(r)$", title="loss")
+    ax_grad.set(xlabel=xlabel, ylabel="$d\\ell / dr$", title="derivative: how hard it pulls")
+    ax_loss.legend()
+    for ax in (ax_loss, ax_grad):
+        ax.axhline(0, color="black", linewidth=0.6)
+        ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_line_fits(x, y, lines, *, outliers=None, true_line=None, ax=None):
+    """Data points, the outliers among them, and one fitted line per entry of ``lines``.
+
+    lines: {label: (slope, intercept)}. outliers: optional boolean mask over the points,
+    drawn as red crosses. true_line: optional (slope, intercept), drawn dashed.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
+    x, y = _as_array(x), _as_array(y)
+    mask = np.zeros(len(x), dtype=bool) if outliers is None else _as_array(outliers).astype(bool)
+    ax.scatter(x[~mask], y[~mask], s=18, color="gray", label="data")
+    if mask.any():
+        ax.scatter(x[mask], y[mask], s=40, color="tab:red", marker="x", label="outliers")
+    ends = np.array([x.min(), x.max()])
+    if true_line is not None:
+        ax.plot(ends, true_line[0] * ends + true_line[1], "k--", linewidth=1, label="true line")
+    for label, (slope, intercept) in lines.items():
+        ax.plot(ends, float(slope) * ends + float(intercept), linewidth=2, label=label)
+    ax.set(xlabel="x", ylabel="y")
+    ax.legend(fontsize="small")
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_gradient_magnitudes(z, panels, *, xlabel="logit $z$", shade=None, shade_label=None):
+    """|gradient| against a logit on a log scale, one panel per entry of ``panels``.
+
+    panels: {title: {label: gradient values}}, each 1-D like z. shade: optional (low, high)
+    range of z to shade in every panel (e.g. where the prediction is confidently wrong).
+    Returns the figure.
+    """
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(5 * len(panels), 3.8), sharey=True, layout="constrained"
+    )
+    axes = np.atleast_1d(axes)
+    z = _as_array(z)
+    for ax, (title, curves) in zip(axes, panels.items(), strict=True):
+        if shade is not None:
+            ax.axvspan(*shade, color="tab:red", alpha=0.08, label=shade_label)
+        for label, grad in curves.items():
+            ax.semilogy(z, np.abs(_as_array(grad)), label=label)
+        ax.set(xlabel=xlabel, title=title)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("$|\\partial L / \\partial z|$")
+    axes[0].legend(fontsize="small")
+    return fig
