@@ -15,6 +15,11 @@ Lecture 01 (figures with several panels return their Figure):
 * ``plot_losses_and_derivatives``: loss curves and their derivatives, side by side.
 * ``plot_line_fits``: data with outliers and fitted lines.
 * ``plot_gradient_magnitudes``: |gradient| against a logit, log scale, one panel per case.
+
+Lecture 02:
+
+* ``plot_paths_and_losses``: optimizer paths on contours, next to their loss curves.
+* ``plot_panels``: named curves in one or several panels (measurements against theory).
 """
 
 import matplotlib.pyplot as plt
@@ -30,6 +35,8 @@ __all__ = [
     "plot_losses",
     "plot_losses_and_derivatives",
     "plot_lr_schedule",
+    "plot_panels",
+    "plot_paths_and_losses",
 ]
 
 
@@ -262,4 +269,72 @@ def plot_gradient_magnitudes(z, panels, *, xlabel="logit $z$", shade=None, shade
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("$|\\partial L / \\partial z|$")
     axes[0].legend(fontsize="small")
+    return fig
+
+
+# --- lecture 02: optimizers ------------------------------------------------------------------
+
+
+def plot_paths_and_losses(
+    f,
+    paths,
+    *,
+    f_min=0.0,
+    xlim=(-2.0, 2.0),
+    ylim=(-2.0, 2.0),
+    levels=30,
+    floor=1e-16,
+    title=None,
+    figsize=(10, 3.8),
+):
+    """Left: optimizer paths on the contours of f; right: f - f_min against the step, log scale.
+
+    f: maps points (..., 2) to values (...), like ``data.quadratic``. paths: {label: points
+    visited, shape (T + 1, 2)}, drawn with ``plot_contour`` (circle at the start, cross at
+    the end); each path's loss curve has the same color. Values of f - f_min below
+    ``floor`` are drawn at ``floor`` (a log axis cannot show 0); non-finite values (a
+    diverging run) are left out. Returns the figure.
+    """
+    fig, (ax_path, ax_loss) = plt.subplots(1, 2, figsize=figsize, layout="constrained")
+    plot_contour(f, paths, xlim=xlim, ylim=ylim, levels=levels, ax=ax_path)
+    ax_path.legend(fontsize="small", loc="best")
+    for i, (label, path) in enumerate(paths.items()):
+        points = torch.as_tensor(_points(path), dtype=torch.float64)
+        with torch.no_grad():
+            gap = (f(points) - f_min).numpy()
+        gap = np.where(np.isfinite(gap), np.maximum(gap, floor), np.nan)
+        ax_loss.semilogy(gap, color=ax_path.lines[3 * i].get_color(), label=label)
+    ax_loss.set(xlabel="step", ylabel="$f - f^*$")
+    ax_loss.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_panels(panels, *, xlabel, ylabel=None, logx=False, logy=False, sharey=False, figsize=None):
+    """Line plots side by side: ``panels = {title: {label: (x, y) or (x, y, fmt)}}``.
+
+    fmt is a matplotlib format string ("o", "--", "k:", ...), solid lines by default;
+    x and y may be tensors, arrays or lists. ylabel: one label, or one per panel.
+    Returns the figure; ``fig.axes`` are the panels in order.
+    """
+    n = len(panels)
+    if figsize is None:
+        figsize = (4.6 * n, 3.6)
+    fig, axes = plt.subplots(1, n, figsize=figsize, sharey=sharey, layout="constrained")
+    axes = np.atleast_1d(axes)
+    ylabels = ylabel if isinstance(ylabel, list | tuple) else [ylabel] * n
+    for ax, (title, curves), label_y in zip(axes, panels.items(), ylabels, strict=True):
+        for label, curve in curves.items():
+            x, y, *fmt = curve
+            ax.plot(_as_array(x), _as_array(y), *fmt, label=label)
+        ax.set(xlabel=xlabel, title=title)
+        if label_y:
+            ax.set_ylabel(label_y)
+        if logx:
+            ax.set_xscale("log")
+        if logy:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
     return fig

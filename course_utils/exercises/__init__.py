@@ -100,7 +100,7 @@ def for_lecture(lecture: str) -> list[Exercise]:
 
 def _load_all() -> None:
     # Import the lecture modules (each registers its exercises on import).
-    from course_utils.exercises import lecture01  # noqa: F401
+    from course_utils.exercises import lecture01, lecture02  # noqa: F401
 
 
 # --- running a case -------------------------------------------------------------------
@@ -120,13 +120,19 @@ class OutputError(Exception):
 
 
 def to_numpy(result, expected_arity: int) -> Output:
-    """A function's result -> plain data. Only real tensors (not subclasses) are accepted."""
+    """A function's result -> plain data.
+
+    Only exact ``torch.Tensor`` (no subclass, whose methods could lie) and ``float`` are
+    accepted; the copy is a plain ``numpy.ndarray``.
+    """
     if expected_arity > 1:
         if not isinstance(result, tuple) or len(result) != expected_arity:
             raise OutputError(
                 f"returned {_describe(result)}, expected a tuple of {expected_arity} tensors"
             )
         return tuple(to_numpy(r, 1) for r in result)
+    if type(result) is float:  # schedules and other scalar exercises return a float
+        return np.array(result, dtype=np.float64)
     if type(result) is not torch.Tensor:
         raise OutputError(f"returned {_describe(result)}, expected a torch.Tensor")
     return np.array(result.detach().cpu().numpy(), copy=True)

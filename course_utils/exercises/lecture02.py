@@ -1,0 +1,279 @@
+"""Lecture 02 exercises: one update step of SGD with momentum, Nesterov, RMSprop and Adam,
+and the cosine learning-rate schedule.
+
+Each step exercise is functional: it takes the parameter, its gradient and the
+optimizer state, and returns the new parameter and the new state (as a tuple). The
+references below follow PyTorch's conventions exactly (tests/test_exercises.py compares
+them with one step of torch.optim), so an answer that passes here is the update
+torch.optim performs.
+"""
+
+import math
+
+import numpy as np
+
+from course_utils import schedules
+from course_utils.exercises import Case, Exercise, Mistake, register
+
+OPTIMIZERS = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "optim", "step")
+
+# --- references (PyTorch's update rules, one step, no weight decay) ---------------------
+
+
+def sgd_momentum_step(param, grad, velocity, lr, momentum):
+    """v <- momentum * v + g;  p <- p - lr * v.  Returns (p, v)."""
+    velocity = momentum * velocity + grad
+    return param - lr * velocity, velocity
+
+
+def nesterov_step(param, grad, velocity, lr, momentum):
+    """v <- momentum * v + g;  p <- p - lr * (g + momentum * v).  Returns (p, v)."""
+    velocity = momentum * velocity + grad
+    return param - lr * (grad + momentum * velocity), velocity
+
+
+def rmsprop_step(param, grad, square_avg, lr, alpha, eps):
+    """s <- alpha * s + (1 - alpha) * g^2;  p <- p - lr * g / (sqrt(s) + eps).  Returns (p, s)."""
+    square_avg = alpha * square_avg + (1 - alpha) * grad**2
+    return param - lr * grad / (square_avg.sqrt() + eps), square_avg
+
+
+def adam_step(param, grad, m, v, step, lr, beta1, beta2, eps):
+    """Adam's step number ``step`` (t = 1, 2, ...). Returns (p, m, v).
+
+    m <- beta1 m + (1 - beta1) g;   v <- beta2 v + (1 - beta2) g^2
+    m_hat = m / (1 - beta1^t);      v_hat = v / (1 - beta2^t)
+    p <- p - lr * m_hat / (sqrt(v_hat) + eps)
+    """
+    m = beta1 * m + (1 - beta1) * grad
+    v = beta2 * v + (1 - beta2) * grad**2
+    m_hat = m / (1 - beta1**step)
+    v_hat = v / (1 - beta2**step)
+    return param - lr * m_hat / (v_hat.sqrt() + eps), m, v
+
+
+def cosine_annealing_lr(epoch, base_lr, T_max, eta_min=0.0):
+    """lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2."""
+    return schedules.cosine_annealing_lr(epoch, base_lr, T_max, eta_min)
+
+
+# --- known mistakes -------------------------------------------------------------------
+
+
+def _velocity_form(param, grad, velocity, lr, momentum):
+    velocity = momentum * velocity - lr * grad  # the textbook form, a different state
+    return param + velocity, velocity
+
+
+def _momentum_instead_of_nesterov(param, grad, velocity, lr, momentum):
+    return sgd_momentum_step(param, grad, velocity, lr, momentum)
+
+
+def _rmsprop_eps_inside(param, grad, square_avg, lr, alpha, eps):
+    square_avg = alpha * square_avg + (1 - alpha) * grad**2
+    return param - lr * grad / (square_avg + eps).sqrt(), square_avg
+
+
+def _adam_no_bias_correction(param, grad, m, v, step, lr, beta1, beta2, eps):
+    m = beta1 * m + (1 - beta1) * grad
+    v = beta2 * v + (1 - beta2) * grad**2
+    return param - lr * m / (v.sqrt() + eps), m, v
+
+
+def _adam_eps_inside(param, grad, m, v, step, lr, beta1, beta2, eps):
+    m = beta1 * m + (1 - beta1) * grad
+    v = beta2 * v + (1 - beta2) * grad**2
+    m_hat, v_hat = m / (1 - beta1**step), v / (1 - beta2**step)
+    return param - lr * m_hat / (v_hat + eps).sqrt(), m, v
+
+
+def _cosine_degrees(epoch, base_lr, T_max, eta_min=0.0):
+    return eta_min + (base_lr - eta_min) * (1 + math.cos(180 * epoch / T_max)) / 2
+
+
+# --- case generators ------------------------------------------------------------------
+
+
+def _shape(rng):
+    return tuple(int(n) for n in rng.integers(1, 6, size=rng.integers(1, 3)))
+
+
+def _tensors(rng, shape, dtype, *names, positive=()):
+    out = {}
+    for name in names:
+        x = rng.standard_normal(shape)
+        out[name] = (np.abs(x) if name in positive else x).astype(dtype)
+    return out
+
+
+def _momentum_cases(rng):
+    cases = []
+    for group, dtype, first in (
+        ("first step (zero velocity), float64", np.float64, True),
+        ("later step, float64", np.float64, False),
+        ("later step, float32", np.float32, False),
+    ):
+        for _ in range(2):
+            args = _tensors(rng, _shape(rng), dtype, "param", "grad", "velocity")
+            if first:
+                args["velocity"] = np.zeros_like(args["velocity"])
+            args |= {
+                "lr": float(rng.choice([0.01, 0.1, 0.5])),
+                "momentum": float(rng.choice([0.5, 0.9])),
+            }
+            cases.append(Case(group, args))
+    args = _tensors(rng, (3,), np.float64, "param", "grad", "velocity")
+    cases.append(Case("momentum 0 is plain SGD", args | {"lr": 0.1, "momentum": 0.0}))
+    return cases
+
+
+def _rmsprop_cases(rng):
+    cases = []
+    for group, dtype in (("float64", np.float64), ("float32", np.float32)):
+        for _ in range(2):
+            args = _tensors(
+                rng, _shape(rng), dtype, "param", "grad", "square_avg", positive=("square_avg",)
+            )
+            args |= {"lr": 0.01, "alpha": float(rng.choice([0.9, 0.99])), "eps": 1e-8}
+            cases.append(Case(group, args))
+    args = _tensors(rng, (4,), np.float64, "param", "grad", "square_avg")
+    args["square_avg"] = np.zeros(4)
+    args["grad"][0] = 0.0
+    cases.append(
+        Case("first step, a zero gradient", args | {"lr": 0.01, "alpha": 0.99, "eps": 1e-8})
+    )
+    args = _tensors(rng, (4,), np.float64, "param", "grad", "square_avg", positive=("square_avg",))
+    cases.append(Case("large eps", args | {"lr": 0.1, "alpha": 0.9, "eps": 0.5}))
+    return cases
+
+
+def _adam_cases(rng):
+    cases = []
+    for group, dtype, step in (
+        ("first step (bias correction matters most)", np.float64, 1),
+        ("step 10, float64", np.float64, 10),
+        ("step 10, float32", np.float32, 10),
+        ("step 10000 (bias correction vanishes)", np.float64, 10000),
+    ):
+        for _ in range(2):
+            args = _tensors(rng, _shape(rng), dtype, "param", "grad", "m", "v", positive=("v",))
+            if step == 1:
+                args["m"], args["v"] = np.zeros_like(args["m"]), np.zeros_like(args["v"])
+            args["v"] = (0.1 * args["v"]).astype(dtype)
+            args |= {"step": step, "lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
+            cases.append(Case(group, args))
+    args = _tensors(rng, (5,), np.float64, "param", "grad", "m", "v", positive=("v",))
+    args |= {"step": 3, "lr": 0.01, "beta1": 0.5, "beta2": 0.9, "eps": 0.1}
+    cases.append(Case("other betas and a large eps", args))
+    return cases
+
+
+def _cosine_cases(rng):
+    cases = []
+    for _ in range(4):
+        T_max = int(rng.integers(5, 50))
+        epoch = int(rng.integers(0, T_max + 1))
+        cases.append(
+            Case(
+                "inside the cycle",
+                {"epoch": epoch, "base_lr": 0.1, "T_max": T_max, "eta_min": 0.01},
+            )
+        )
+    T_max = int(rng.integers(5, 50))
+    cases += [
+        Case(
+            "the ends: epoch 0 and epoch T_max",
+            {"epoch": 0, "base_lr": 0.1, "T_max": T_max, "eta_min": 0.01},
+        ),
+        Case(
+            "the ends: epoch 0 and epoch T_max",
+            {"epoch": T_max, "base_lr": 0.1, "T_max": T_max, "eta_min": 0.01},
+        ),
+        Case(
+            "eta_min = 0",
+            {"epoch": int(rng.integers(1, T_max)), "base_lr": 0.5, "T_max": T_max, "eta_min": 0.0},
+        ),
+    ]
+    return cases
+
+
+register(
+    Exercise(
+        id="02.sgd_momentum_step",
+        name="sgd_momentum_step",
+        title="One step of SGD with momentum",
+        points=2,
+        reference=sgd_momentum_step,
+        cases=_momentum_cases,
+        n_outputs=2,
+        forbidden=OPTIMIZERS,
+        mistakes=(
+            Mistake(
+                "this is the textbook velocity form (v <- mu v - lr g, p <- p + v); "
+                "use PyTorch's form v <- mu v + g, p <- p - lr v",
+                _velocity_form,
+            ),
+        ),
+    ),
+    Exercise(
+        id="02.nesterov_step",
+        name="nesterov_step",
+        title="One step of Nesterov momentum",
+        points=2,
+        reference=nesterov_step,
+        cases=_momentum_cases,
+        n_outputs=2,
+        forbidden=OPTIMIZERS,
+        mistakes=(
+            Mistake(
+                "this is plain momentum: Nesterov steps along g + mu * v (the look-ahead), "
+                "not along v",
+                _momentum_instead_of_nesterov,
+            ),
+        ),
+    ),
+    Exercise(
+        id="02.rmsprop_step",
+        name="rmsprop_step",
+        title="One step of RMSprop",
+        points=2,
+        reference=rmsprop_step,
+        cases=_rmsprop_cases,
+        n_outputs=2,
+        forbidden=OPTIMIZERS,
+        mistakes=(
+            Mistake("eps goes outside the square root: g / (sqrt(s) + eps)", _rmsprop_eps_inside),
+        ),
+    ),
+    Exercise(
+        id="02.adam_step",
+        name="adam_step",
+        title="One step of Adam with bias correction",
+        points=3,
+        reference=adam_step,
+        cases=_adam_cases,
+        n_outputs=3,
+        forbidden=OPTIMIZERS,
+        mistakes=(
+            Mistake(
+                "no bias correction: divide m by (1 - beta1^t) and v by (1 - beta2^t)",
+                _adam_no_bias_correction,
+            ),
+            Mistake(
+                "eps goes outside the square root: m_hat / (sqrt(v_hat) + eps)", _adam_eps_inside
+            ),
+        ),
+    ),
+    Exercise(
+        id="02.cosine_annealing_lr",
+        name="cosine_annealing_lr",
+        title="Cosine annealing schedule",
+        points=1,
+        reference=cosine_annealing_lr,
+        cases=_cosine_cases,
+        rtol=1e-9,
+        atol=1e-12,
+        forbidden=("lr_scheduler", "CosineAnnealingLR"),
+        mistakes=(Mistake("math.cos takes radians: use math.pi, not 180", _cosine_degrees),),
+    ),
+)
