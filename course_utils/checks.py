@@ -45,7 +45,7 @@ class CheckReport:
 
     def text(self) -> str:
         ex = self.exercise
-        head = f"{ex.id}: {ex.title} ({ex.points} points)"
+        head = f"{ex.id}: {ex.title} ({ex.points} point{'s' if ex.points != 1 else ''})"
         if self.status in ("not implemented", "forbidden"):
             return f"{head}\n  {self.message}"
         lines = [head]

