@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from course_utils import exercises
-from course_utils.exercises import Case, Exercise, OutputError
+from course_utils.exercises import Case, Exercise
+from course_utils.sandbox import OutputError
 
 __all__ = ["CheckReport", "check", "run_check", "use"]
 

@@ -67,7 +67,6 @@ from course_utils.exercises import Case, Exercise
 STATUSES = ("passed", "failed", "error", "timeout", "memory", "not_attempted", "forbidden")
 MAX_NOTEBOOK_BYTES = 20 * 2**20
 ASSIGNMENT_ID = re.compile(r"[0-9]{2}_[A-Za-z0-9_]+")
-EXERCISE_TAG = "exercise:"  # the tag of an answer cell, as in course_utils.release
 # The whole environment of the sandbox processes: nothing of ours, one thread each.
 SANDBOX_ENV = {
     "PATH": "/usr/bin:/bin",
@@ -187,10 +186,7 @@ def _cell(raw, number: int) -> Cell:
         or not all(isinstance(tag, str) for tag in tags)
     ):
         raise SubmissionError(f"malformed notebook: cell {number} is not a valid cell")
-    exercise = next(
-        (t.removeprefix(EXERCISE_TAG) for t in tags if t.startswith(EXERCISE_TAG)), None
-    )
-    return Cell(raw["cell_type"], source, exercise)
+    return Cell(raw["cell_type"], source, exercises.tagged_exercise(tags))
 
 
 # --- answer cells and the integrity report --------------------------------------------

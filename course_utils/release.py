@@ -19,10 +19,11 @@ from pathlib import Path
 
 import nbformat
 
+from course_utils import exercises
+
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 SOLUTION_ONLY = "solution-only"
-EXERCISE_TAG = "exercise:"
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 _REGION = re.compile(
@@ -33,10 +34,7 @@ _REGION = re.compile(
 
 def exercise_id(cell) -> str | None:
     """The exercise id of an answer cell (its ``exercise:<id>`` tag), else None."""
-    for tag in cell.get("metadata", {}).get("tags", []):
-        if tag.startswith(EXERCISE_TAG):
-            return tag[len(EXERCISE_TAG) :]
-    return None
+    return exercises.tagged_exercise(cell.get("metadata", {}).get("tags", []))
 
 
 def stub(name: str, indent: str = "") -> str:
@@ -53,8 +51,6 @@ def strip_solutions(source: str, name: str) -> str:
 
 def student_version(solution: nbformat.NotebookNode, assignment: str) -> nbformat.NotebookNode:
     """The student notebook made from a solution notebook."""
-    from course_utils import exercises
-
     nb = nbformat.v4.new_notebook()
     nb.metadata = {
         "kernelspec": dict(KERNELSPEC),

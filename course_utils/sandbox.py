@@ -356,9 +356,9 @@ def _run_job(sock: socket.socket, job: dict, arrays: list) -> None:
         try:
             if not callable(fn):
                 raise NameError(f"{job['name']} is not defined by your answer cells")
-            kwargs = {key: _to_torch(from_wire(value, arrays)) for key, value in packed.items()}
-            results = _to_arrays(fn(**kwargs), job["n_outputs"])
-        except _BadOutput as err:
+            kwargs = {key: to_torch(from_wire(value, arrays)) for key, value in packed.items()}
+            results = to_arrays(fn(**kwargs), job["n_outputs"])
+        except OutputError as err:
             send_message(sock, {**header, "outcome": "bad_output", "message": str(err)})
         except BaseException as err:
             send_message(sock, {**header, "outcome": "raised", **_error(err)})
@@ -394,37 +394,48 @@ def _blocked(qualname: str, namespace, name: str):
     return refuse
 
 
-def _to_torch(value):
+# --- converting results; course_utils.exercises (and so `check`) uses these too, so that
+# the student's kernel and the grader judge the same thing. They live here because the
+# sandbox cannot import course_utils.
+
+
+def to_torch(value):
+    """Plain data -> call arguments: arrays become tensors (same dtype), tuples recurse."""
     if isinstance(value, np.ndarray):
         return torch.from_numpy(value.copy())
     if isinstance(value, tuple):
-        return tuple(_to_torch(v) for v in value)
+        return tuple(to_torch(v) for v in value)
     return value
 
 
-class _BadOutput(Exception):
-    pass
+class OutputError(Exception):
+    """The function returned something that is not a tensor (or tuple of tensors)."""
 
 
-def _to_arrays(result, n_outputs: int) -> list[np.ndarray]:
-    """The function's result -> arrays, as exercises.to_numpy does for `check`: only exact
-    torch.Tensor (no subclass, whose methods could lie) and float are accepted."""
+def to_arrays(result, n_outputs: int) -> list[np.ndarray]:
+    """The function's result -> a list of ``n_outputs`` plain arrays.
+
+    Only exact ``torch.Tensor`` (no subclass, whose methods could lie) and ``float`` are
+    accepted; each becomes a fresh ``numpy.ndarray``.
+    """
     if n_outputs > 1 and not (isinstance(result, tuple) and len(result) == n_outputs):
-        raise _BadOutput(f"returned {_describe(result)}, expected a tuple of {n_outputs} tensors")
+        raise OutputError(f"returned {_describe(result)}, expected a tuple of {n_outputs} tensors")
     arrays = []
     for value in result if n_outputs > 1 else (result,):
-        if type(value) is float:
+        if type(value) is float:  # schedules and other scalar exercises return a float
             arrays.append(np.array(value, dtype=np.float64))
         elif type(value) is torch.Tensor:
             arrays.append(np.array(value.detach().cpu().numpy(), copy=True))
         else:
-            raise _BadOutput(f"returned {_describe(value)}, expected a torch.Tensor")
+            raise OutputError(f"returned {_describe(value)}, expected a torch.Tensor")
     return arrays
 
 
 def _describe(value) -> str:
     if isinstance(value, torch.Tensor):
         return f"a {type(value).__name__} of shape {tuple(value.shape)}"
+    if isinstance(value, tuple):
+        return f"a tuple of length {len(value)}"
     return f"a {type(value).__name__}"
 
 

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
+
+from course_utils.sandbox import to_arrays, to_torch
 
 VISIBLE_SEED = 20260101  # the seed of the cases `check` shows; the grader uses a secret one
 
@@ -98,6 +99,14 @@ def for_lecture(lecture: str) -> list[Exercise]:
     return [ex for ex in REGISTRY.values() if ex.id.split(".")[0] == number]
 
 
+EXERCISE_TAG = "exercise:"  # an answer cell carries the cell tag "exercise:<id>"
+
+
+def tagged_exercise(tags: list[str]) -> str | None:
+    """The exercise id in a cell's tags (``"exercise:01.softmax"`` -> ``"01.softmax"``), if any."""
+    return next((t.removeprefix(EXERCISE_TAG) for t in tags if t.startswith(EXERCISE_TAG)), None)
+
+
 def _load_all() -> None:
     # Import the lecture modules (each registers its exercises on import).
     from course_utils.exercises import lecture01, lecture02  # noqa: F401
@@ -106,50 +115,11 @@ def _load_all() -> None:
 # --- running a case -------------------------------------------------------------------
 
 
-def to_torch(value):
-    """Plain data -> call arguments: arrays become tensors (same dtype), tuples recurse."""
-    if isinstance(value, np.ndarray):
-        return torch.from_numpy(value.copy())
-    if isinstance(value, tuple):
-        return tuple(to_torch(v) for v in value)
-    return value
-
-
-class OutputError(Exception):
-    """The function returned something that is not a tensor (or tuple of tensors)."""
-
-
-def to_numpy(result, expected_arity: int) -> Output:
-    """A function's result -> plain data.
-
-    Only exact ``torch.Tensor`` (no subclass, whose methods could lie) and ``float`` are
-    accepted; the copy is a plain ``numpy.ndarray``.
-    """
-    if expected_arity > 1:
-        if not isinstance(result, tuple) or len(result) != expected_arity:
-            raise OutputError(
-                f"returned {_describe(result)}, expected a tuple of {expected_arity} tensors"
-            )
-        return tuple(to_numpy(r, 1) for r in result)
-    if type(result) is float:  # schedules and other scalar exercises return a float
-        return np.array(result, dtype=np.float64)
-    if type(result) is not torch.Tensor:
-        raise OutputError(f"returned {_describe(result)}, expected a torch.Tensor")
-    return np.array(result.detach().cpu().numpy(), copy=True)
-
-
-def _describe(value) -> str:
-    if isinstance(value, torch.Tensor):
-        return f"a {type(value).__name__} of shape {tuple(value.shape)}"
-    if isinstance(value, tuple):
-        return f"a tuple of length {len(value)}"
-    return f"a {type(value).__name__}"
-
-
 def run_case(fn: Callable, case: Case, arity: int) -> Output:
     """Call ``fn`` on a case's arguments (as tensors) and return plain arrays."""
     args = {key: to_torch(value) for key, value in case.args.items()}
-    return to_numpy(fn(**args), arity)
+    arrays = to_arrays(fn(**args), arity)
+    return tuple(arrays) if arity > 1 else arrays[0]
 
 
 def expected(ex: Exercise, case: Case) -> Output:
