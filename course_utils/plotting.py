@@ -16,17 +16,28 @@ Lecture 01 (figures with several panels return their Figure):
 * ``plot_line_fits``: data with outliers and fitted lines.
 * ``plot_gradient_magnitudes``: |gradient| against a logit, log scale, one panel per case.
 
+Notebook output:
+
+* ``png``: a figure as a compact (palette) PNG, about 4 times smaller than matplotlib's.
+* ``compact_inline_figures``: make a notebook's inline figures such PNGs.
+
 Lecture 02:
 
 * ``plot_paths_and_losses``: optimizer paths on contours, next to their loss curves.
 * ``plot_panels``: named curves in one or several panels (measurements against theory).
 """
 
+import io
+
 import matplotlib.pyplot as plt
 import numpy as np
+import PIL.Image
 import torch
+from matplotlib.figure import Figure
 
 __all__ = [
+    "compact_inline_figures",
+    "compact_png",
     "comparison_grid",
     "plot_contour",
     "plot_gradient_magnitudes",
@@ -37,7 +48,40 @@ __all__ = [
     "plot_lr_schedule",
     "plot_panels",
     "plot_paths_and_losses",
+    "png",
 ]
+
+
+def compact_png(image: PIL.Image.Image, colors: int = 128) -> bytes:
+    """An image as a palette PNG of at most ``colors`` colors.
+
+    Plots are flat colors plus anti-aliased edges, so 128 colors look the same as the
+    16 million of a true-color PNG, and the file is about 4 times smaller. That keeps
+    the executed notebooks (which store every figure) small in git. The fast octree
+    quantizer costs about 10 ms for a notebook-sized figure.
+    """
+    buffer = io.BytesIO()
+    palette = image.convert("RGB").quantize(colors=colors, method=PIL.Image.Quantize.FASTOCTREE)
+    palette.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def png(fig: Figure, dpi: int = 100, bbox_inches=None) -> bytes:
+    """A figure rendered at ``dpi`` as a compact PNG (see ``compact_png``)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches=bbox_inches)
+    return compact_png(PIL.Image.open(buffer))
+
+
+def compact_inline_figures() -> None:
+    """Show this notebook's matplotlib figures as compact PNGs (call after %matplotlib inline)."""
+    from IPython import get_ipython
+
+    def inline_png(fig):
+        # like the inline backend: trim to the drawn area unless a layout engine did so
+        return png(fig, bbox_inches=None if fig.get_layout_engine() else "tight")
+
+    get_ipython().display_formatter.formatters["image/png"].for_type(Figure, inline_png)
 
 
 def _points(trajectory):

@@ -21,7 +21,6 @@ reproducible under nbval, and it lets a test call ``update(temperature=2.0)`` an
 
 import base64
 import functools
-import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ import PIL.Image
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-from course_utils import _validate, data, losses, optim
+from course_utils import _validate, data, losses, optim, plotting
 
 __all__ = [
     "OPTIMIZER_NAMES",
@@ -54,10 +53,8 @@ __all__ = [
 
 
 def figure_png(fig, dpi: int = 100) -> str:
-    """A figure rendered to PNG, base64-encoded (what an ``image/png`` output holds)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    """A figure as a compact PNG, base64-encoded (what an ``image/png`` output holds)."""
+    return base64.b64encode(plotting.png(fig, dpi=dpi)).decode("ascii")
 
 
 class Explorer:
@@ -551,9 +548,8 @@ class OptimizerExplorer(Explorer):
         canvas.restore_region(self._backgrounds[surface])
         for artist in changing:
             self.fig.draw_artist(artist)
-        buffer = io.BytesIO()
-        PIL.Image.fromarray(np.asarray(canvas.buffer_rgba())).save(buffer, format="png")
-        return base64.b64encode(buffer.getvalue()).decode("ascii")
+        image = PIL.Image.fromarray(np.asarray(canvas.buffer_rgba()))
+        return base64.b64encode(plotting.compact_png(image)).decode("ascii")
 
 
 def optimizer_explorer(**values) -> OptimizerExplorer:
