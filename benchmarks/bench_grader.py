@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from course_utils import grading
+from course_utils import grading, release
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "01_losses_and_softmax_gradients"
@@ -37,16 +37,15 @@ def solved_notebook() -> dict:
     """The released notebook with the solution's answer cells (as plain JSON)."""
     released = json.loads((ROOT / "notebooks" / f"{ASSIGNMENT}.ipynb").read_text())
     solution = json.loads((ROOT / "solutions" / f"{ASSIGNMENT}.ipynb").read_text())
-    answers = {_tag(cell): cell["source"] for cell in solution["cells"] if _tag(cell)}
+    answers = {
+        release.exercise_id(cell): cell["source"]
+        for cell in solution["cells"]
+        if release.exercise_id(cell)
+    }
     for cell in released["cells"]:
-        if _tag(cell):
-            cell["source"] = answers[_tag(cell)]
+        if release.exercise_id(cell):
+            cell["source"] = answers[release.exercise_id(cell)]
     return released
-
-
-def _tag(cell: dict) -> str | None:
-    tags = cell.get("metadata", {}).get("tags", [])
-    return next((t for t in tags if t.startswith(grading.EXERCISE_TAG)), None)
 
 
 def run(command: list[str]) -> float:
