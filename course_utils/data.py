@@ -9,7 +9,8 @@ the same tensors on every machine, whatever else the notebook drew before.
 * ``gaussian_mixture``: two Gaussian classes in 2-D, with their Bayes classifier
   (``gaussian_mixture_log_odds``, ``gaussian_mixture_bayes``).
 * ``quadratic``, ``rosenbrock``, ``saddle``: differentiable functions of a point
-  xy = (x, y), for drawing optimizer trajectories.
+  xy = (x, y), for drawing optimizer trajectories, each next to its gradient written out
+  (``quadratic_grad``, ...), which costs a few tensor operations instead of a backward pass.
 * ``digits``: scikit-learn's 8x8 digits, split and standardized.
 """
 
@@ -31,8 +32,11 @@ __all__ = [
     "gaussian_mixture_log_odds",
     "linear_regression",
     "quadratic",
+    "quadratic_grad",
     "rosenbrock",
+    "rosenbrock_grad",
     "saddle",
+    "saddle_grad",
 ]
 
 
@@ -147,6 +151,22 @@ def quadratic(xy: torch.Tensor, condition_number: float = 10.0, angle: float = 0
     return 0.5 * (u**2 + condition_number * v**2)
 
 
+def quadratic_grad(
+    xy: torch.Tensor, condition_number: float = 10.0, angle: float = 0.0
+) -> torch.Tensor:
+    r"""Gradient of ``quadratic``, written out (no autograd).
+
+        grad f = u (cos a, sin a) + condition_number * v (-sin a, cos a)
+
+    xy: (..., 2). Returns shape (..., 2).
+    """
+    c, s = math.cos(angle), math.sin(angle)
+    x, y = xy[..., 0], xy[..., 1]
+    u = c * x + s * y
+    v = -s * x + c * y
+    return torch.stack([c * u - condition_number * s * v, s * u + condition_number * c * v], -1)
+
+
 def rosenbrock(xy: torch.Tensor, a: float = 1.0, b: float = 100.0) -> torch.Tensor:
     r"""Rosenbrock's banana-shaped valley.
 
@@ -158,6 +178,15 @@ def rosenbrock(xy: torch.Tensor, a: float = 1.0, b: float = 100.0) -> torch.Tens
     """
     x, y = xy[..., 0], xy[..., 1]
     return (a - x) ** 2 + b * (y - x**2) ** 2
+
+
+def rosenbrock_grad(xy: torch.Tensor, a: float = 1.0, b: float = 100.0) -> torch.Tensor:
+    r"""Gradient of ``rosenbrock``: (-2 (a - x) - 4 b x (y - x^2), 2 b (y - x^2)).
+
+    xy: (..., 2). Returns shape (..., 2).
+    """
+    x, y = xy[..., 0], xy[..., 1]
+    return torch.stack([-2 * (a - x) - 4 * b * x * (y - x**2), 2 * b * (y - x**2)], -1)
 
 
 def saddle(xy: torch.Tensor) -> torch.Tensor:
@@ -172,6 +201,15 @@ def saddle(xy: torch.Tensor) -> torch.Tensor:
     """
     x, y = xy[..., 0], xy[..., 1]
     return x**2 + y**4 / 4 - y**2 / 2
+
+
+def saddle_grad(xy: torch.Tensor) -> torch.Tensor:
+    r"""Gradient of ``saddle``: (2 x, y^3 - y).
+
+    xy: (..., 2). Returns shape (..., 2).
+    """
+    x, y = xy[..., 0], xy[..., 1]
+    return torch.stack([2 * x, y**3 - y], -1)
 
 
 class Split(NamedTuple):

@@ -1,30 +1,21 @@
-"""Matplotlib helpers for the lecture figures.
+"""Matplotlib primitives that several lectures use; one lecture's own pictures live in
+``course_utils.figures``.
 
-Each helper draws into ``ax`` if given (else a new figure) and returns the Axes,
-except ``comparison_grid``, which returns its Figure. None calls ``plt.show()``;
-the notebooks do that.
+Each helper draws into ``ax`` if given (else a new figure) and returns the Axes; helpers
+with several panels return their Figure. None calls ``plt.show()``; the notebooks do that.
 
 * ``plot_contour``: level curves of f(x, y) with optimizer trajectories on top.
+* ``plot_paths_and_losses``: optimizer paths on contours, next to their loss curves.
 * ``plot_losses``: loss curves from one or several ``training.fit`` histories.
+* ``plot_panels``: named curves in one or several panels (measurements against theory).
 * ``comparison_grid``: one small plot per (row value, column value) pair.
 * ``plot_lr_schedule``: learning rate against epoch.
-
-Lecture 01 (figures with several panels return their Figure):
-
-* ``plot_loss_and_metric``: a smooth loss above a piecewise-constant metric.
-* ``plot_losses_and_derivatives``: loss curves and their derivatives, side by side.
-* ``plot_line_fits``: data with outliers and fitted lines.
-* ``plot_gradient_magnitudes``: |gradient| against a logit, log scale, one panel per case.
 
 Notebook output:
 
 * ``png``: a figure as a compact (palette) PNG, about 4 times smaller than matplotlib's.
 * ``compact_inline_figures``: make a notebook's inline figures such PNGs.
-
-Lecture 02:
-
-* ``plot_paths_and_losses``: optimizer paths on contours, next to their loss curves.
-* ``plot_panels``: named curves in one or several panels (measurements against theory).
+* ``as_array``: tensors, lists and arrays as one NumPy array (for figure helpers).
 """
 
 import io
@@ -36,15 +27,12 @@ import torch
 from matplotlib.figure import Figure
 
 __all__ = [
+    "as_array",
     "compact_inline_figures",
     "compact_png",
     "comparison_grid",
     "plot_contour",
-    "plot_gradient_magnitudes",
-    "plot_line_fits",
-    "plot_loss_and_metric",
     "plot_losses",
-    "plot_losses_and_derivatives",
     "plot_lr_schedule",
     "plot_panels",
     "plot_paths_and_losses",
@@ -82,6 +70,13 @@ def compact_inline_figures() -> None:
         return png(fig, bbox_inches=None if fig.get_layout_engine() else "tight")
 
     get_ipython().display_formatter.formatters["image/png"].for_type(Figure, inline_png)
+
+
+def as_array(values) -> np.ndarray:
+    """Tensors (on any device, with or without grad), lists and arrays -> a NumPy array."""
+    if isinstance(values, torch.Tensor):
+        return values.detach().cpu().numpy()
+    return np.asarray(values)
 
 
 def _points(trajectory):
@@ -200,125 +195,8 @@ def plot_lr_schedule(schedules, epochs, *, log_scale=False, ax=None):
     return ax
 
 
-# --- lecture 01: losses and softmax gradients ------------------------------------------------
-
-
-def _as_array(values) -> np.ndarray:
-    """Tensors (on any device, with or without grad), lists and arrays -> a NumPy array."""
-    if isinstance(values, torch.Tensor):
-        return values.detach().cpu().numpy()
-    return np.asarray(values)
-
-
-def plot_loss_and_metric(
-    param, loss, metric, *, param_label, loss_label="loss", metric_label="accuracy", marks=None
-):
-    """A loss (smooth) above a metric (piecewise constant) as one parameter varies.
-
-    param, loss, metric: 1-D, the same length. marks: optional {label: x positions}, drawn
-    as ticks along the bottom of the metric panel (e.g. where the data points are).
-    Returns the figure.
-    """
-    fig, (ax_loss, ax_metric) = plt.subplots(
-        2, 1, figsize=(8, 4.6), sharex=True, layout="constrained"
-    )
-    param = _as_array(param)
-    ax_loss.plot(param, _as_array(loss), color="tab:blue")
-    ax_loss.set_ylabel(loss_label)
-    ax_loss.set_title(f"{loss_label}: smooth, a useful gradient everywhere")
-    ax_metric.plot(param, _as_array(metric), color="tab:orange", drawstyle="steps-mid")
-    ax_metric.set(xlabel=param_label, ylabel=metric_label)
-    ax_metric.set_title(f"{metric_label}: flat between jumps, gradient 0 or undefined")
-    bottom = ax_metric.get_ylim()[0]
-    for i, (label, positions) in enumerate((marks or {}).items()):
-        positions = _as_array(positions)
-        ax_metric.plot(
-            positions,
-            np.full(len(positions), bottom),
-            "|",
-            color=f"C{i + 3}",
-            markersize=14,
-            markeredgewidth=2,
-            label=label,
-            clip_on=False,
-        )
-    if marks:
-        ax_metric.legend(loc="upper right", fontsize="small")
-    for ax in (ax_loss, ax_metric):
-        ax.grid(alpha=0.3)
-    return fig
-
-
-def plot_losses_and_derivatives(r, curves, *, xlabel="residual $r = \\hat y - y$"):
-    """Left: each loss as a function of r; right: its derivative.
-
-    curves: {label: (loss values, derivative values)}, each 1-D like r. Returns the figure.
-    """
-    fig, (ax_loss, ax_grad) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
-    r = _as_array(r)
-    for label, (loss, grad) in curves.items():
-        (line,) = ax_loss.plot(r, _as_array(loss), label=label)
-        ax_grad.plot(r, _as_array(grad), label=label, color=line.get_color())
-    ax_loss.set(xlabel=xlabel, ylabel="loss $\\ell(r)$", title="loss")
-    ax_grad.set(xlabel=xlabel, ylabel="$d\\ell / dr$", title="derivative: how hard it pulls")
-    ax_loss.legend()
-    for ax in (ax_loss, ax_grad):
-        ax.axhline(0, color="black", linewidth=0.6)
-        ax.grid(alpha=0.3)
-    return fig
-
-
-def plot_line_fits(x, y, lines, *, outliers=None, true_line=None, ax=None):
-    """Data points, the outliers among them, and one fitted line per entry of ``lines``.
-
-    lines: {label: (slope, intercept)}. outliers: optional boolean mask over the points,
-    drawn as red crosses. true_line: optional (slope, intercept), drawn dashed.
-    """
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
-    x, y = _as_array(x), _as_array(y)
-    mask = np.zeros(len(x), dtype=bool) if outliers is None else _as_array(outliers).astype(bool)
-    ax.scatter(x[~mask], y[~mask], s=18, color="gray", label="data")
-    if mask.any():
-        ax.scatter(x[mask], y[mask], s=40, color="tab:red", marker="x", label="outliers")
-    ends = np.array([x.min(), x.max()])
-    if true_line is not None:
-        ax.plot(ends, true_line[0] * ends + true_line[1], "k--", linewidth=1, label="true line")
-    for label, (slope, intercept) in lines.items():
-        ax.plot(ends, float(slope) * ends + float(intercept), linewidth=2, label=label)
-    ax.set(xlabel="x", ylabel="y")
-    ax.legend(fontsize="small")
-    ax.grid(alpha=0.3)
-    return ax
-
-
-def plot_gradient_magnitudes(z, panels, *, xlabel="logit $z$", shade=None, shade_label=None):
-    """|gradient| against a logit on a log scale, one panel per entry of ``panels``.
-
-    panels: {title: {label: gradient values}}, each 1-D like z. shade: optional (low, high)
-    range of z to shade in every panel (e.g. where the prediction is confidently wrong).
-    Returns the figure.
-    """
-    fig, axes = plt.subplots(
-        1, len(panels), figsize=(5 * len(panels), 3.8), sharey=True, layout="constrained"
-    )
-    axes = np.atleast_1d(axes)
-    z = _as_array(z)
-    for ax, (title, curves) in zip(axes, panels.items(), strict=True):
-        if shade is not None:
-            ax.axvspan(*shade, color="tab:red", alpha=0.08, label=shade_label)
-        for label, grad in curves.items():
-            ax.semilogy(z, np.abs(_as_array(grad)), label=label)
-        ax.set(xlabel=xlabel, title=title)
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("$|\\partial L / \\partial z|$")
-    axes[0].legend(fontsize="small")
-    return fig
-
-
-# --- lecture 02: optimizers ------------------------------------------------------------------
-# These figures use the "tight" layout engine: for plain rows of panels it looks the same as
-# "constrained" and costs about a quarter less per draw (lecture 02 draws many figures).
+# The figures below use the "tight" layout engine: for plain rows of panels it looks the same
+# as "constrained" and costs about a quarter less per draw (lecture 02 draws many figures).
 
 
 def plot_paths_and_losses(
@@ -374,7 +252,7 @@ def plot_panels(panels, *, xlabel, ylabel=None, logx=False, logy=False, sharey=F
     for ax, (title, curves), label_y in zip(axes, panels.items(), ylabels, strict=True):
         for label, curve in curves.items():
             x, y, *fmt = curve
-            ax.plot(_as_array(x), _as_array(y), *fmt, label=label)
+            ax.plot(as_array(x), as_array(y), *fmt, label=label)
         ax.set(xlabel=xlabel, title=title)
         if label_y:
             ax.set_ylabel(label_y)

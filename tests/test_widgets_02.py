@@ -244,8 +244,8 @@ def test_update_rejects_unknown_controls(explorer):
 
 
 def test_widget_holds_controls_and_output(explorer):
-    grid, out = explorer.widget.children
-    assert out is explorer.out
+    grid, message, out = explorer.widget.children
+    assert out is explorer.out and message is explorer.message
     assert list(grid.children) == list(explorer.controls.values())
     assert not any(
         getattr(control, "continuous_update", False) for control in explorer.controls.values()
