@@ -21,10 +21,16 @@ __all__ = ["__version__", "default_device", "set_seed"]
 
 
 def set_seed(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and PyTorch; return a ``torch.Generator`` seeded with ``seed``.
+    """Seed Python's, NumPy's and PyTorch's global random number generators; return a
+    ``torch.Generator`` seeded with ``seed``.
 
     Pass the returned generator explicitly wherever randomness matters, so a result
     does not depend on how many random numbers earlier cells happened to draw.
+
+    String hashing (the iteration order of sets of strings) is not seeded here: Python
+    fixes it when the interpreter starts, from the PYTHONHASHSEED environment variable,
+    and nothing a running program does can change it. No result in the course depends
+    on it.
     """
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
@@ -33,7 +39,6 @@ def set_seed(seed: int) -> torch.Generator:
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002 (seeds the legacy global RNG on purpose)
     torch.manual_seed(seed)
-    os.environ.setdefault("PYTHONHASHSEED", str(seed))
     return torch.Generator().manual_seed(seed)
 
 

@@ -16,8 +16,10 @@ How a submission is graded:
 4. Each exercise gets a fresh sandbox process (course_utils.sandbox): it runs a fixed
    preamble and the answer cells, calls the exercise's function on the hidden inputs and
    sends back plain arrays. Here they are validated (numeric .npy only, then shape, dtype
-   and finiteness) and compared with ``exercises.compare``; ``exercises.diagnose`` adds a
-   hint for known mistakes. Score: points x (case groups passed / case groups).
+   and finiteness) and judged with ``exercises.judge`` (compared with the reference's
+   output, or for a stochastic exercise tested for its distribution);
+   ``exercises.diagnose`` adds a hint for known mistakes.
+   Score: points x (case groups passed / case groups).
 5. results.json (Gradescope's format) and the CSV gradebook are written atomically.
 
 Threat model. A submission is hostile: inside its sandbox it can patch torch, numpy or
@@ -470,14 +472,19 @@ class TestResult:
     output: str
 
     def to_json(self) -> dict:
-        """The Gradescope test object."""
+        """The Gradescope test object.
+
+        Gradescope knows two test statuses, "passed" and "failed"; ours (one of
+        STATUSES) is kept in ``extra_data.status``, next to the exercise id.
+        """
         return {
             "name": self.name,
             "score": self.score,
             "max_score": self.max_score,
-            "status": self.status,
+            "status": "passed" if self.status == "passed" else "failed",
             "output": self.output,
             "visibility": "visible",
+            "extra_data": {"exercise": self.exercise, "status": self.status},
         }
 
 
@@ -517,11 +524,14 @@ class SubmissionResult:
         """results.json in Gradescope's format."""
         return {
             "score": self.score,
-            "max_score": self.max_score,
             "output": self.summary(),
             "visibility": "visible",
             "tests": [test.to_json() for test in self.tests],
-            "extra_data": {"assignment": self.assignment, "notes": self.notes},
+            "extra_data": {
+                "assignment": self.assignment,
+                "max_score": self.max_score,
+                "notes": self.notes,
+            },
         }
 
     def table(self) -> str:
@@ -655,6 +665,7 @@ class Grader:
             "name": ex.name,
             "forbidden": list(ex.forbidden),
             "n_outputs": ex.n_outputs,
+            "draws": ex.draws,
             "cases": hidden.wire,
             "limits": {
                 "cpu_seconds": math.ceil(self.limits.exercise_seconds) + 1,
@@ -714,11 +725,11 @@ class Grader:
             return raised
         if outcome == "bad_output":
             return Outcome("error", f"your function {_text(header.get('message'))}")
-        if outcome != "ok" or len(arrays) != ex.n_outputs:
+        if outcome != "ok" or len(arrays) != ex.n_outputs * ex.draws:
             return Outcome("error", "the sandbox sent an invalid result")
-        got = tuple(arrays) if ex.n_outputs > 1 else arrays[0]
+        got = exercises.outputs_from_arrays(ex, arrays)
         with np.errstate(all="ignore"):
-            problem = exercises.compare(ex, case, want, got)
+            problem = exercises.judge(ex, case, want, got)
             if problem is None:
                 return PASSED
             hint = exercises.diagnose(ex, case, got)

@@ -1,10 +1,18 @@
 r"""Optimizers for lecture 02: SGD variants, adaptive methods, Newton's method.
 
-Every class is a ``torch.optim.Optimizer`` (param groups, ``zero_grad``,
-``state_dict``/``load_state_dict`` all come from the base class) whose ``step``
-is a plain loop over the parameters. The class docstring gives the update rule
-for one parameter tensor theta, and ``step`` mirrors it line by line with
-in-place tensor ops. Notation, as in the notebook:
+Two layers, as torch.optim splits ``Adam.step`` from its functional update:
+
+* functional one-step updates (``sgd_step``, ``adam_step``, ...): one parameter tensor,
+  its gradient and the optimizer's state in; the new parameter and the new state out, as
+  new tensors (the inputs are not changed). The lecture 02 exercises ask for exactly
+  these functions, so the exercises' references are these functions.
+* ``torch.optim.Optimizer`` classes (param groups, ``zero_grad``,
+  ``state_dict``/``load_state_dict`` come from the base class) whose ``step`` is a plain
+  loop over the parameters: add the weight decay to the gradient, call the functional
+  update, store the results.
+
+Each docstring gives the update rule for one parameter tensor theta. Notation, as in
+the notebook:
 
     t        step counter, starting at 1
     g_t      gradient of the loss at theta_{t-1} (plus weight_decay * theta_{t-1})
@@ -34,7 +42,14 @@ __all__ = [
     "AdamW",
     "DeltaBarDelta",
     "RMSprop",
+    "adadelta_step",
+    "adagrad_step",
+    "adam_step",
+    "delta_bar_delta_step",
+    "nesterov_step",
     "newton_step",
+    "rmsprop_step",
+    "sgd_step",
 ]
 
 
@@ -53,6 +68,132 @@ def _evaluate(closure):
         return None
     with torch.enable_grad():
         return closure()
+
+
+# --- functional one-step updates ------------------------------------------------------
+# Each takes one parameter tensor, its gradient and the optimizer's state, and returns the
+# new parameter and the new state. By default they are new tensors and the inputs are left
+# alone (what the exercises ask for); with ``inplace=True`` the parameter and the state
+# tensors are updated in place and returned (what the classes do, saving the copies).
+
+
+def _copies(inplace: bool, *tensors):
+    """The tensors themselves (in place) or fresh copies of them."""
+    return tensors if inplace else tuple(t.clone() for t in tensors)
+
+
+def sgd_step(
+    param, grad, velocity, lr, momentum=0.0, dampening=0.0, nesterov=False, *, inplace=False
+):
+    r"""One step of SGD with (Nesterov) momentum. Returns (param, velocity).
+
+        v_t     = momentum * v_{t-1} + (1 - dampening) * g_t     (v_1 = g_1: velocity None)
+        d_t     = g_t + momentum * v_t    if nesterov
+                = v_t                     otherwise
+        theta_t = theta_{t-1} - lr * d_t
+
+    PyTorch's form: lr multiplies the velocity instead of being folded into it, and the
+    first velocity is the first gradient. Plain SGD is ``velocity=None``: v = d = g.
+    """
+    if velocity is None:
+        (param,) = _copies(inplace, param)
+        velocity = grad.clone()
+    else:
+        param, velocity = _copies(inplace, param, velocity)
+        velocity.mul_(momentum).add_(grad, alpha=1 - dampening)
+    d = grad.add(velocity, alpha=momentum) if nesterov else velocity
+    return param.add_(d, alpha=-lr), velocity
+
+
+def nesterov_step(param, grad, velocity, lr, momentum, *, inplace=False):
+    r"""One step of Nesterov momentum, PyTorch's form. Returns (param, velocity).
+
+        v_t     = momentum * v_{t-1} + g_t
+        theta_t = theta_{t-1} - lr * (g_t + momentum * v_t)
+
+    ``sgd_step(..., nesterov=True)``: the step looks ahead along the new velocity.
+    """
+    return sgd_step(param, grad, velocity, lr, momentum, nesterov=True, inplace=inplace)
+
+
+def adagrad_step(param, grad, sum_sq, lr, eps=1e-10, *, inplace=False):
+    r"""One step of Adagrad. Returns (param, sum_sq).
+
+    v_t     = v_{t-1} + g_t^2
+    theta_t = theta_{t-1} - lr * g_t / (sqrt(v_t) + eps)
+    """
+    param, sum_sq = _copies(inplace, param, sum_sq)
+    sum_sq.addcmul_(grad, grad)
+    return param.addcdiv_(grad, sum_sq.sqrt().add_(eps), value=-lr), sum_sq
+
+
+def rmsprop_step(param, grad, square_avg, lr, alpha=0.99, eps=1e-8, *, inplace=False):
+    r"""One step of RMSprop (no momentum, not centered). Returns (param, square_avg).
+
+    v_t     = alpha * v_{t-1} + (1 - alpha) * g_t^2
+    theta_t = theta_{t-1} - lr * g_t / (sqrt(v_t) + eps)
+    """
+    param, square_avg = _copies(inplace, param, square_avg)
+    square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
+    return param.addcdiv_(grad, square_avg.sqrt().add_(eps), value=-lr), square_avg
+
+
+def adadelta_step(param, grad, square_avg, delta_avg, lr=1.0, rho=0.9, eps=1e-6, *, inplace=False):
+    r"""One step of Adadelta. Returns (param, square_avg, delta_avg).
+
+    v_t     = rho * v_{t-1} + (1 - rho) * g_t^2
+    d_t     = sqrt(u_{t-1} + eps) / sqrt(v_t + eps) * g_t
+    u_t     = rho * u_{t-1} + (1 - rho) * d_t^2
+    theta_t = theta_{t-1} - lr * d_t
+    """
+    param, square_avg, delta_avg = _copies(inplace, param, square_avg, delta_avg)
+    square_avg.mul_(rho).addcmul_(grad, grad, value=1 - rho)
+    d = delta_avg.add(eps).sqrt_().div_(square_avg.add(eps).sqrt_()).mul_(grad)
+    delta_avg.mul_(rho).addcmul_(d, d, value=1 - rho)
+    return param.add_(d, alpha=-lr), square_avg, delta_avg
+
+
+def adam_step(param, grad, m, v, step, lr, beta1=0.9, beta2=0.999, eps=1e-8, *, inplace=False):
+    r"""Adam's step number ``step`` (t = 1, 2, ...). Returns (param, m, v).
+
+        m_t     = beta1 * m_{t-1} + (1 - beta1) * g_t
+        v_t     = beta2 * v_{t-1} + (1 - beta2) * g_t^2
+        m_hat_t = m_t / (1 - beta1^t)
+        v_hat_t = v_t / (1 - beta2^t)
+        theta_t = theta_{t-1} - lr * m_hat_t / (sqrt(v_hat_t) + eps)
+
+    The bias corrections undo the pull of m_0 = v_0 = 0 towards zero in the first
+    steps; they tend to 1 as t grows. The code folds them into the step size and the
+    denominator instead of forming m_hat_t and v_hat_t (as torch.optim does).
+    """
+    param, m, v = _copies(inplace, param, m, v)
+    m.lerp_(grad, 1 - beta1)  # m = beta1 * m + (1 - beta1) * g
+    v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    bias_correction1 = 1 - beta1**step
+    bias_correction2 = 1 - beta2**step
+    denom = v.sqrt().div_(math.sqrt(bias_correction2)).add_(eps)  # sqrt(v_hat) + eps
+    return param.addcdiv_(m, denom, value=-lr / bias_correction1), m, v  # lr * m_hat / denom
+
+
+def delta_bar_delta_step(
+    param, grad, lr, grad_avg, kappa=1e-3, phi=0.1, beta=0.7, *, inplace=False
+):
+    r"""One step of delta-bar-delta. Returns (param, lr, grad_avg).
+
+        lr_t    = lr_{t-1} + kappa        if gbar_{t-1} * g_t > 0
+                = (1 - phi) * lr_{t-1}    if gbar_{t-1} * g_t < 0
+                = lr_{t-1}                otherwise
+        theta_t = theta_{t-1} - lr_t * g_t
+        gbar_t  = beta * gbar_{t-1} + (1 - beta) * g_t
+
+    ``lr`` is a tensor shaped like the parameter: one rate per weight.
+    """
+    param, lr, grad_avg = _copies(inplace, param, lr, grad_avg)
+    agreement = grad_avg * grad
+    lr[agreement > 0] += kappa
+    lr[agreement < 0] *= 1 - phi
+    param.addcmul_(lr, grad, value=-1)
+    return param, lr, grad_avg.mul_(beta).add_(grad, alpha=1 - beta)
 
 
 class SGD(torch.optim.Optimizer):
@@ -101,16 +242,13 @@ class SGD(torch.optim.Optimizer):
                 g = theta.grad
                 if weight_decay != 0:
                     g = g.add(theta, alpha=weight_decay)
-                d = g
+                state = self.state[theta]
+                velocity = state.get("velocity") if momentum != 0 else None  # None: v_1 = g_1
+                _, velocity = sgd_step(
+                    theta, g, velocity, lr, momentum, dampening, group["nesterov"], inplace=True
+                )
                 if momentum != 0:
-                    state = self.state[theta]
-                    if "velocity" not in state:
-                        state["velocity"] = g.clone()  # v_1 = g_1
-                    else:
-                        state["velocity"].mul_(momentum).add_(g, alpha=1 - dampening)
-                    v = state["velocity"]
-                    d = g.add(v, alpha=momentum) if group["nesterov"] else v
-                theta.add_(d, alpha=-lr)
+                    state["velocity"] = velocity
         return loss
 
 
@@ -154,14 +292,11 @@ class Adagrad(torch.optim.Optimizer):
                 state = self.state[theta]
                 if not state:
                     state["sum_sq"] = torch.full_like(theta, group["initial_accumulator_value"])
-                v = state["sum_sq"]
 
                 g = theta.grad
                 if weight_decay != 0:
                     g = g.add(theta, alpha=weight_decay)
-                v.addcmul_(g, g)
-                denom = v.sqrt().add_(eps)
-                theta.addcdiv_(g, denom, value=-lr)
+                adagrad_step(theta, g, state["sum_sq"], lr, eps, inplace=True)
         return loss
 
 
@@ -225,11 +360,16 @@ class RMSprop(torch.optim.Optimizer):
                         state["grad_avg"] = torch.zeros_like(theta)
                     if momentum > 0:
                         state["velocity"] = torch.zeros_like(theta)
-                v = state["square_avg"]
 
                 g = theta.grad
                 if weight_decay != 0:
                     g = g.add(theta, alpha=weight_decay)
+                if not group["centered"] and momentum == 0:
+                    rmsprop_step(theta, g, state["square_avg"], lr, alpha, eps, inplace=True)
+                    continue
+                # The two variants divide differently: by an estimate of the standard
+                # deviation (centered), and/or through a velocity (momentum).
+                v = state["square_avg"]
                 v.mul_(alpha).addcmul_(g, g, value=1 - alpha)
                 if group["centered"]:
                     m = state["grad_avg"]
@@ -283,16 +423,12 @@ class Adadelta(torch.optim.Optimizer):
                 if not state:
                     state["square_avg"] = torch.zeros_like(theta)
                     state["delta_avg"] = torch.zeros_like(theta)
-                v, u = state["square_avg"], state["delta_avg"]
 
                 g = theta.grad
                 if weight_decay != 0:
                     g = g.add(theta, alpha=weight_decay)
-                v.mul_(rho).addcmul_(g, g, value=1 - rho)
-                rms_g = v.add(eps).sqrt_()
-                d = u.add(eps).sqrt_().div_(rms_g).mul_(g)  # sqrt(u_{t-1} + eps) / rms_g * g
-                u.mul_(rho).addcmul_(d, d, value=1 - rho)
-                theta.add_(d, alpha=-lr)
+                v, u = state["square_avg"], state["delta_avg"]
+                adadelta_step(theta, g, v, u, lr, rho, eps, inplace=True)
         return loss
 
 
@@ -308,9 +444,7 @@ class Adam(torch.optim.Optimizer):
         v_hat_t = v_t / (1 - beta2^t)
         theta_t = theta_{t-1} - lr * m_hat_t / (sqrt(v_hat_t) + eps)
 
-    The bias corrections undo the pull of m_0 = v_0 = 0 towards zero in the
-    first steps; they tend to 1 as t grows. The code folds them into the step
-    size and the denominator instead of forming m_hat_t and v_hat_t.
+    The moments and the step are ``adam_step``'s.
     State per parameter: ``step`` (t), ``exp_avg`` (m_t), ``exp_avg_sq`` (v_t).
     """
 
@@ -338,21 +472,15 @@ class Adam(torch.optim.Optimizer):
                     state["step"] = 0
                     state["exp_avg"] = torch.zeros_like(theta)
                     state["exp_avg_sq"] = torch.zeros_like(theta)
-                m, v = state["exp_avg"], state["exp_avg_sq"]
                 state["step"] += 1
-                t = state["step"]
 
                 g = theta.grad
                 if weight_decay != 0 and self.decoupled_weight_decay:
                     theta.mul_(1 - lr * weight_decay)
                 elif weight_decay != 0:
                     g = g.add(theta, alpha=weight_decay)
-                m.lerp_(g, 1 - beta1)  # m = beta1 * m + (1 - beta1) * g
-                v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-                bias_correction1 = 1 - beta1**t
-                bias_correction2 = 1 - beta2**t
-                denom = v.sqrt().div_(math.sqrt(bias_correction2)).add_(eps)  # sqrt(v_hat) + eps
-                theta.addcdiv_(m, denom, value=-lr / bias_correction1)  # lr * m_hat / denom
+                m, v, t = state["exp_avg"], state["exp_avg_sq"], state["step"]
+                adam_step(theta, g, m, v, t, lr, beta1, beta2, eps, inplace=True)
         return loss
 
 
@@ -419,14 +547,9 @@ class DeltaBarDelta(torch.optim.Optimizer):
                 if not state:
                     state["lr"] = torch.full_like(theta, group["lr"])
                     state["grad_avg"] = torch.zeros_like(theta)
-                lr, gbar = state["lr"], state["grad_avg"]
 
-                g = theta.grad
-                agreement = gbar * g
-                lr[agreement > 0] += kappa
-                lr[agreement < 0] *= 1 - phi
-                theta.addcmul_(lr, g, value=-1)
-                gbar.mul_(beta).add_(g, alpha=1 - beta)
+                lr, gbar = state["lr"], state["grad_avg"]
+                delta_bar_delta_step(theta, theta.grad, lr, gbar, kappa, phi, beta, inplace=True)
         return loss
 
 

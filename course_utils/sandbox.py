@@ -51,6 +51,7 @@ import struct
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 
 if __name__ == "__main__":
     # The zygote runs with -S: put back the site-packages directories the grader named.
@@ -122,12 +123,26 @@ def decode_array(data: bytes) -> np.ndarray:
     return flat.reshape(shape, order="F" if fortran_order else "C").copy()
 
 
+@dataclass(frozen=True)
+class GeneratorSeed:
+    """A case argument that the answer receives as ``torch.Generator().manual_seed(seed)``.
+
+    Stochastic exercises take a ``generator``; every call of the answer gets a fresh
+    generator in the same state, so a correct answer gives the same output twice.
+    """
+
+    seed: int
+
+
 def to_wire(value, arrays: list):
     """Case arguments -> JSON: an array becomes {"array": i} (appended to ``arrays``),
-    a tuple {"tuple": [...]}; numbers, strings, booleans and None stay as they are."""
+    a tuple {"tuple": [...]}, a GeneratorSeed {"generator": seed}; numbers, strings,
+    booleans and None stay as they are."""
     if isinstance(value, np.ndarray):
         arrays.append(value)
         return {"array": len(arrays) - 1}
+    if isinstance(value, GeneratorSeed):
+        return {"generator": value.seed}
     if isinstance(value, tuple):
         return {"tuple": [to_wire(v, arrays) for v in value]}
     if isinstance(value, np.generic):
@@ -143,6 +158,8 @@ def from_wire(value, arrays: list):
         return arrays[value["array"]]
     if isinstance(value, dict) and "tuple" in value:
         return tuple(from_wire(v, arrays) for v in value["tuple"])
+    if isinstance(value, dict) and "generator" in value:
+        return GeneratorSeed(int(value["generator"]))
     return value
 
 
@@ -356,8 +373,11 @@ def _run_job(sock: socket.socket, job: dict, arrays: list) -> None:
         try:
             if not callable(fn):
                 raise NameError(f"{job['name']} is not defined by your answer cells")
-            kwargs = {key: to_torch(from_wire(value, arrays)) for key, value in packed.items()}
-            results = to_arrays(fn(**kwargs), job["n_outputs"])
+            args = {key: from_wire(value, arrays) for key, value in packed.items()}
+            results = []
+            for _ in range(job["draws"]):  # stochastic exercises: twice, same generator state
+                kwargs = {key: to_torch(value) for key, value in args.items()}
+                results += to_arrays(fn(**kwargs), job["n_outputs"])
         except OutputError as err:
             send_message(sock, {**header, "outcome": "bad_output", "message": str(err)})
         except BaseException as err:
@@ -400,9 +420,12 @@ def _blocked(qualname: str, namespace, name: str):
 
 
 def to_torch(value):
-    """Plain data -> call arguments: arrays become tensors (same dtype), tuples recurse."""
+    """Plain data -> call arguments: arrays become tensors (same dtype), a GeneratorSeed a
+    fresh seeded torch.Generator, tuples recurse. Every call makes new objects."""
     if isinstance(value, np.ndarray):
         return torch.from_numpy(value.copy())
+    if isinstance(value, GeneratorSeed):
+        return torch.Generator().manual_seed(value.seed)
     if isinstance(value, tuple):
         return tuple(to_torch(v) for v in value)
     return value

@@ -94,6 +94,14 @@ def fit(
     """
     _validate.integer(epochs, "epochs", low=0)
     _validate.integer(batch_size, "batch_size", low=1)
+    is_torch_scheduler = isinstance(
+        scheduler, torch.optim.lr_scheduler.LRScheduler | torch.optim.lr_scheduler.ReduceLROnPlateau
+    )
+    if scheduler is not None and not (is_torch_scheduler or callable(scheduler)):
+        raise TypeError(
+            "scheduler must be None, a function epoch -> lr or a torch LR scheduler, "
+            f"got {type(scheduler).__name__} {scheduler!r}"
+        )
     metrics = metrics or {}
     callbacks = callbacks or []
     x_train, y_train = train_data
@@ -104,9 +112,12 @@ def fit(
 
     bar = tqdm(range(epochs), desc="epochs", disable=None if progress else True)
     for epoch in bar:
-        if callable(scheduler) and not isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler):
+        if scheduler is not None and not is_torch_scheduler:
+            lr = scheduler(epoch)
+            if isinstance(lr, bool) or not isinstance(lr, int | float) or not lr >= 0:
+                raise ValueError(f"scheduler({epoch}) must return a learning rate >= 0, got {lr!r}")
             for group in optimizer.param_groups:
-                group["lr"] = scheduler(epoch)
+                group["lr"] = lr
         history["lr"].append(optimizer.param_groups[0]["lr"])
 
         model.train()

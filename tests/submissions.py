@@ -1,10 +1,11 @@
-"""Submission notebooks for the grader tests, honest and hostile, built from lecture 01.
+"""Submission notebooks for the grader tests, honest and hostile.
 
-A submission is the released student notebook (notebooks/01_...ipynb) with some answer
-cells replaced: by the solution's answer cells (solutions/01_...ipynb), by a wrong or
-partly right answer, or by an attack. Each attack is code that would fool a grader
-running hidden tests in the student's own kernel; the tests assert that it earns exactly
-what an honest reading of the answer deserves.
+A submission is a released student notebook (notebooks/NN_...ipynb) with some answer
+cells replaced: by the solution's answer cells (solutions/NN_...ipynb), by a wrong or
+partly right answer, or by an attack. ``write_submission`` and ``solution_answers`` work
+for every assignment; the attacks below are written against lecture 01. Each attack is
+code that would fool a grader running hidden tests in the student's own kernel; the tests
+assert that it earns exactly what an honest reading of the answer deserves.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ TOTAL = sum(ex.points for ex in exercises.for_lecture("01"))
 
 
 @functools.cache
-def solution_answers() -> dict[str, str]:
+def solution_answers(assignment: str = ASSIGNMENT) -> dict[str, str]:
     """The solution notebook's answer cells: exercise id -> source."""
-    solution = nbformat.read(SOLUTION, as_version=4)
+    solution = nbformat.read(SOLUTIONS / f"{assignment}.ipynb", as_version=4)
     return {release.exercise_id(c): c.source for c in solution.cells if release.exercise_id(c)}
 
 
@@ -39,10 +40,11 @@ def write_submission(
     path: Path,
     answers: dict[str, str | None],
     edit: Callable[[list], None] | None = None,
+    assignment: str = ASSIGNMENT,
 ) -> Path:
-    """The released notebook with answer cells replaced (None deletes the cell), then
-    ``edit(cells)`` applied to its list of cells."""
-    nb = nbformat.read(RELEASED, as_version=4)
+    """The released notebook of ``assignment`` with answer cells replaced (None deletes the
+    cell), then ``edit(cells)`` applied to its list of cells."""
+    nb = nbformat.read(NOTEBOOKS / f"{assignment}.ipynb", as_version=4)
     cells = []
     for cell in nb.cells:
         ex_id = release.exercise_id(cell)
@@ -72,6 +74,19 @@ def untouched(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(RELEASED, path)
     return path
+
+
+def wrong_answer(source: str, name: str) -> str:
+    """An answer cell whose function ``name`` returns 1.5 * (right answer) + 1: wrong values
+    (and a float dtype where ints or bools are due) for every case, of any exercise."""
+    return (
+        f"{source}\n\n\nright_{name} = {name}\n\n\n"
+        f"def {name}(*args, **kwargs):\n"
+        f"    out = right_{name}(*args, **kwargs)\n"
+        "    if isinstance(out, tuple):\n"
+        "        return tuple(o * 1.5 + 1 for o in out)\n"
+        "    return out * 1.5 + 1\n"
+    )
 
 
 def answer_index(cells: list, ex_id: str) -> int:

@@ -1,9 +1,12 @@
 """`check` passes correct answers and names the problem in subtly wrong ones."""
 
+import math
+import warnings
+
 import pytest
 import torch
 
-from course_utils import losses
+from course_utils import exercises, losses
 from course_utils.checks import check, run_check, use
 
 
@@ -120,3 +123,54 @@ def test_bad_arguments():
         run_check("01.nope", correct_softmax)
     with pytest.raises(TypeError, match="fn must be the function"):
         run_check("01.softmax", "softmax")
+
+
+def test_every_case_of_a_group_runs_until_one_fails():
+    # Wrong only on the last case of one group: check must still get there.
+    ex = exercises.get("01.softmax")
+    group = "random shapes, float64"
+    last = torch.from_numpy(
+        next(c for c in reversed(ex.visible_cases()) if c.group == group).args["z"]
+    )
+    calls = []
+
+    def wrong_on_the_last_case(z, dim=-1):
+        calls.append(z)
+        out = correct_softmax(z, dim)
+        return out + 1 if z.shape == last.shape and torch.equal(z, last) else out
+
+    report = run_check("01.softmax", wrong_on_the_last_case)
+    assert [g for g, failure in report.groups.items() if failure] == [group]
+    assert len(calls) == len(ex.visible_cases())  # no case skipped, none run twice
+
+
+def test_a_naive_log_softmax_prints_no_warning(capsys):
+    def naive(z, dim=-1):
+        return z - torch.log(torch.exp(z).sum(dim=dim, keepdim=True))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning would raise here
+        check("01.log_softmax", naive)
+    out = capsys.readouterr()
+    assert "FAIL extreme logits" in out.out and "Warning" not in out.out + out.err
+
+
+def test_stochastic_feedback_shows_the_generator_and_no_expected_values():
+    def wrong_scale(tensor, gain=1.0, generator=None):
+        return tensor.normal_(0.0, 0.5, generator=generator)
+
+    report = run_check("03.he_normal_", wrong_scale)
+    text = report.text()
+    assert report.status == "failed"
+    assert "torch.Generator().manual_seed(" in text and "expected:" not in text
+    assert "times the target" in text
+    assert "all 0.0 (shape" in text  # the zero input tensor, summarised
+
+
+def test_an_answer_that_ignores_its_generator_is_told_so():
+    def global_rng(tensor, gain=1.0, generator=None):
+        fan_in = tensor.shape[1] * math.prod(tensor.shape[2:])
+        return tensor.normal_(0.0, gain * math.sqrt(2 / fan_in))  # no generator
+
+    text = run_check("03.he_normal_", global_rng).text()
+    assert "two calls with generators in the same state gave different results" in text

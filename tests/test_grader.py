@@ -35,9 +35,9 @@ LIMIT_OPTIONS = ["--exercise-timeout", "3", "--submission-timeout", "6", "--memo
 def problems(result: dict) -> dict[str, str]:
     """Exercise id -> status, for the tests of a results.json that did not pass."""
     return {
-        test["name"].split(":")[0]: test["status"]
+        test["extra_data"]["exercise"]: test["extra_data"]["status"]
         for test in result["tests"]
-        if test["status"] != "passed"
+        if test["extra_data"]["status"] != "passed"
     }
 
 
@@ -139,7 +139,7 @@ def batch(tmp_path_factory):
 class TestHonestSubmissions:
     def test_the_full_solution_scores_full_marks(self, grader, tmp_path):
         result = grader.grade(subs.solved(tmp_path / "full.ipynb")).to_json()
-        assert result["score"] == result["max_score"] == subs.TOTAL == 14
+        assert result["score"] == result["extra_data"]["max_score"] == subs.TOTAL == 14
         assert problems(result) == {}
         assert "every cell outside the answer cells is as released" in result["output"]
 
@@ -202,7 +202,9 @@ class TestHostileSubmissions:
         assert float(row["total"]) == pytest.approx(score) and float(row["max_score"]) == 14
 
     def test_every_status_is_a_known_one(self, batch):
-        statuses = {test["status"] for r in batch.results.values() for test in r["tests"]}
+        statuses = {
+            test["extra_data"]["status"] for r in batch.results.values() for test in r["tests"]
+        }
         assert statuses == set(grading.STATUSES)
 
     def test_snooping_finds_no_seed_no_environment_no_descriptor_and_no_root(self, batch):
@@ -211,7 +213,7 @@ class TestHostileSubmissions:
 
     def test_the_submission_time_limit_stops_a_top_level_loop(self, batch):
         tests = batch.results["top_level_loop.ipynb"]["tests"]
-        assert {test["status"] for test in tests} == {"timeout"}
+        assert {test["extra_data"]["status"] for test in tests} == {"timeout"}
         assert sum(test["score"] for test in tests) == 0
         # 3 s for each of the first two exercises use up the 6 s; the rest never start.
         not_run = [test for test in tests if "Not run" in test["output"]]
@@ -389,3 +391,152 @@ class TestPieces:
         grading.write_atomically(link, "{}")
         assert target.read_text() == "keep me" and not link.is_symlink()
         assert link.read_text() == "{}"
+
+
+class TestRules:
+    """Status precedence, the results.json format, the run-time blocks."""
+
+    @pytest.mark.parametrize(
+        ("statuses", "expected"),
+        [
+            ({"passed"}, "passed"),
+            ({"not_attempted"}, "not_attempted"),
+            ({"passed", "failed"}, "failed"),
+            ({"failed", "error"}, "error"),
+            ({"passed", "not_attempted"}, "error"),  # raised NotImplementedError on some cases
+            ({"failed", "timeout", "error"}, "timeout"),
+            ({"timeout", "memory"}, "memory"),
+            ({"memory", "forbidden", "passed"}, "forbidden"),
+        ],
+    )
+    def test_status_precedence_when_several_problems_occur(self, statuses, expected):
+        assert grading._status(statuses) == expected
+
+    def test_results_json_follows_gradescopes_format(self, grader, tmp_path):
+        top_keys = {
+            "score",
+            "execution_time",
+            "output",
+            "output_format",
+            "test_output_format",
+            "test_name_format",
+            "visibility",
+            "stdout_visibility",
+            "extra_data",
+            "tests",
+            "leaderboard",
+        }
+        test_keys = {
+            "score",
+            "max_score",
+            "status",
+            "name",
+            "name_format",
+            "number",
+            "output",
+            "output_format",
+            "tags",
+            "visibility",
+            "extra_data",
+        }
+        visibilities = {"hidden", "after_due_date", "after_published", "visible"}
+        partly = subs.solved(
+            tmp_path / "partly.ipynb", softmax=subs.NAIVE_SOFTMAX, log_softmax=None
+        )
+        result = json.loads(json.dumps(grader.grade(partly).to_json()))
+        assert set(result) <= top_keys and result["visibility"] in visibilities
+        assert isinstance(result["score"], int | float) and isinstance(result["output"], str)
+        assert result["score"] == pytest.approx(sum(t["score"] for t in result["tests"]))
+        for test in result["tests"]:
+            assert set(test) <= test_keys, set(test) - test_keys
+            assert test["status"] in ("passed", "failed")  # Gradescope knows these two
+            assert isinstance(test["score"], int | float) and isinstance(test["max_score"], int)
+            assert 0 <= test["score"] <= test["max_score"]
+            assert isinstance(test["name"], str) and isinstance(test["output"], str)
+            assert test["visibility"] in visibilities
+            ours = test["extra_data"]["status"]
+            assert ours in grading.STATUSES and (ours == "passed") == (test["status"] == "passed")
+        assert {t["extra_data"]["status"] for t in result["tests"]} == {
+            "passed",
+            "failed",
+            "not_attempted",
+        }
+
+    def test_each_forbidden_namespace_is_blocked_at_run_time(self):
+        # In a fresh interpreter, since blocking changes torch for the whole process.
+        probe = (
+            "import torch, torch.nn.functional as F\n"
+            "from course_utils import sandbox\n"
+            "sandbox._forbid(['softmax', 'Softmax', 'xlogy', 'grad'])\n"
+            "x = torch.zeros(2, requires_grad=True)\n"
+            "calls = {\n"
+            "    'torch': lambda: torch.softmax(x, 0),\n"
+            "    'torch.Tensor': lambda: x.softmax(0),\n"
+            "    'torch.nn': lambda: torch.nn.Softmax(0),\n"
+            "    'torch.nn.functional': lambda: F.softmax(x, 0),\n"
+            "    'torch.special': lambda: torch.special.xlogy(x, x),\n"
+            "    'torch.autograd': lambda: torch.autograd.grad(x.sum(), x),\n"
+            "    'torch.Tensor property': lambda: x.grad,\n"
+            "}\n"
+            "for name, call in calls.items():\n"
+            "    try:\n"
+            "        call()\n"
+            "    except sandbox.ForbiddenCallError:\n"
+            "        print(name)\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split("\n")[:-1] == [
+            "torch",
+            "torch.Tensor",
+            "torch.nn",
+            "torch.nn.functional",
+            "torch.special",
+            "torch.autograd",
+            "torch.Tensor property",
+        ]
+
+
+class TestStochasticExercises:
+    """A stochastic exercise goes through the sandbox like the others: called twice there
+    with generators seeded alike, judged here on the distribution."""
+
+    HE = (
+        "def he_normal_(tensor, gain=1.0, generator=None):\n"
+        "    fan_in = tensor.shape[1] * math.prod(tensor.shape[2:])\n"
+        "    return tensor.normal_(0.0, gain * math.sqrt(2.0 / fan_in){generator})\n"
+    )
+
+    def _grade(self, tmp_path, source):
+        ex = exercises.get("03.he_normal_")
+        stub = grading.Cell(
+            "code", "def he_normal_(tensor, gain=1.0, generator=None):\n    pass", ex.id
+        )
+        assignment = grading.Assignment("03_test", (ex,), (stub,))
+        nb = {
+            "cells": [
+                {"cell_type": "code", "source": source, "metadata": {"tags": [f"exercise:{ex.id}"]}}
+            ],
+            "metadata": {},
+        }
+        path = tmp_path / "he.ipynb"
+        path.write_text(json.dumps(nb))
+        with grading.Grader(assignment, limits=LIMITS) as grader:
+            return grader.grade(path).tests[0]
+
+    def test_a_correct_answer_scores_full_points(self, tmp_path):
+        test = self._grade(tmp_path, self.HE.format(generator=", generator=generator"))
+        assert (test.status, test.score) == ("passed", 2), test.output
+
+    def test_an_answer_that_ignores_its_generator_fails(self, tmp_path):
+        test = self._grade(tmp_path, self.HE.format(generator=""))
+        assert (test.status, test.score) == ("failed", 0)
+        assert "two calls with generators in the same state" in test.output
+
+    def test_a_wrong_fan_gets_its_hint(self, tmp_path):
+        source = self.HE.format(generator=", generator=generator").replace("shape[1]", "shape[0]")
+        test = self._grade(tmp_path, source)
+        assert (test.status, test.score) == ("failed", 0)
+        assert "not fan_out" in test.output  # the hint of the known mistake

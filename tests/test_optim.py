@@ -1,5 +1,6 @@
 """course_utils.optim against torch.optim step by step, plus closed-form checks."""
 
+import functools
 import io
 import math
 
@@ -308,3 +309,75 @@ def test_newton_step_rejects_bad_arguments():
     with pytest.raises(ValueError, match="damping"):
         optim.newton_step(lambda x: x.sum(), torch.zeros(2), damping=-1.0)
     assert math.isfinite(optim.newton_step(lambda x: (x**2).sum(), torch.ones(3))[0].item())
+
+
+# ---------------------------------------------------------------- functional one-step updates
+
+
+def _torch_step(optimizer_cls, param, grad, state, **hyper):
+    """One torch.optim step from ``param`` with the given state (after a first step)."""
+    p = torch.nn.Parameter(param.clone())
+    opt = optimizer_cls([p], foreach=False, **hyper)
+    p.grad = grad.clone()
+    opt.step()  # creates the state, which we then overwrite and step again from
+    with torch.no_grad():
+        p.copy_(param)
+    for key, value in state.items():
+        opt.state[p][key] = value.clone() if torch.is_tensor(value) else value
+    p.grad = grad.clone()
+    opt.step()
+    return p.detach(), opt.state[p]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_functional_steps_are_one_torch_optim_step(seed):
+    g = torch.Generator().manual_seed(seed)
+    p, grad, buf, m = (torch.randn(3, 4, generator=g, dtype=torch.float64) for _ in range(4))
+    sq, delta = (torch.rand(3, 4, generator=g, dtype=torch.float64) for _ in range(2))
+    close = functools.partial(torch.testing.assert_close, rtol=1e-12, atol=1e-14)
+
+    want, state = _torch_step(
+        torch.optim.SGD, p, grad, {"momentum_buffer": buf}, lr=0.1, momentum=0.9, dampening=0.2
+    )
+    got_p, got_v = optim.sgd_step(p, grad, buf, 0.1, 0.9, dampening=0.2)
+    close(got_p, want), close(got_v, state["momentum_buffer"])
+
+    want, state = _torch_step(
+        torch.optim.SGD, p, grad, {"momentum_buffer": buf}, lr=0.1, momentum=0.9, nesterov=True
+    )
+    got_p, got_v = optim.nesterov_step(p, grad, buf, 0.1, 0.9)
+    close(got_p, want), close(got_v, state["momentum_buffer"])
+
+    want, state = _torch_step(torch.optim.Adagrad, p, grad, {"sum": sq}, lr=0.1)
+    got_p, got_s = optim.adagrad_step(p, grad, sq, 0.1)
+    close(got_p, want), close(got_s, state["sum"])
+
+    want, state = _torch_step(torch.optim.RMSprop, p, grad, {"square_avg": sq}, lr=0.01, alpha=0.9)
+    got_p, got_s = optim.rmsprop_step(p, grad, sq, 0.01, 0.9, 1e-8)
+    close(got_p, want), close(got_s, state["square_avg"])
+
+    want, state = _torch_step(
+        torch.optim.Adadelta, p, grad, {"square_avg": sq, "acc_delta": delta}, lr=0.5, rho=0.8
+    )
+    got_p, got_v, got_u = optim.adadelta_step(p, grad, sq, delta, 0.5, 0.8)
+    close(got_p, want), close(got_v, state["square_avg"]), close(got_u, state["acc_delta"])
+
+    t = 7
+    state0 = {"exp_avg": m, "exp_avg_sq": sq, "step": torch.tensor(float(t - 1))}
+    want, state = _torch_step(torch.optim.Adam, p, grad, state0, lr=1e-2, betas=(0.8, 0.99))
+    got_p, got_m, got_v = optim.adam_step(p, grad, m, sq, t, 1e-2, 0.8, 0.99, 1e-8)
+    close(got_p, want), close(got_m, state["exp_avg"]), close(got_v, state["exp_avg_sq"])
+
+
+def test_functional_steps_leave_their_inputs_alone_unless_in_place():
+    p, grad, m, v = (torch.full((3,), x) for x in (1.0, 0.5, 0.1, 0.2))
+    before = [t.clone() for t in (p, grad, m, v)]
+    new_p, new_m, new_v = optim.adam_step(p, grad, m, v, 3, 0.1)
+    assert all(torch.equal(a, b) for a, b in zip((p, grad, m, v), before, strict=True))
+    assert not torch.equal(new_p, p) and new_p is not p
+    same_p, same_m, same_v = optim.adam_step(p, grad, m, v, 3, 0.1, inplace=True)
+    assert same_p is p and same_m is m and same_v is v
+    assert torch.equal(p, new_p) and torch.equal(m, new_m) and torch.equal(v, new_v)
+    # plain SGD: no velocity, the first velocity is the gradient
+    stepped, velocity = optim.sgd_step(torch.zeros(2), torch.ones(2), None, lr=0.5)
+    assert torch.equal(stepped, torch.full((2,), -0.5)) and torch.equal(velocity, torch.ones(2))

@@ -183,3 +183,21 @@ def test_png_is_a_palette_image_that_looks_like_the_true_color_one():
     assert len(compact) < len(full) / 2
     # no pixel changes by more than a few grey levels on average
     assert np.abs(np.asarray(image.convert("RGB"), dtype=float) - reference).mean() < 3.0
+
+
+def test_every_figure_helper_has_a_data_test():
+    # Every helper that draws must be exercised (and its plotted data checked) in
+    # tests/test_plotting.py or a per-lecture tests/test_figures_NN.py.
+    from course_utils import figures
+
+    from conftest import ROOT
+
+    helpers = [n for n in plotting.__all__ if n.startswith("plot_") or n == "comparison_grid"]
+    helpers += [n for n in figures.__all__ if n.startswith("plot_")]
+    tests = "\n".join(
+        path.read_text()
+        for path in sorted((ROOT / "tests").glob("test_*.py"))
+        if path.name == "test_plotting.py" or path.name.startswith("test_figures_")
+    )
+    missing = [name for name in helpers if f".{name}(" not in tests]
+    assert not missing, f"figure helpers without a test of their data: {missing}"

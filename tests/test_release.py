@@ -67,8 +67,16 @@ def test_student_version_drops_solution_only_cells_outputs_and_metadata():
     assert code.outputs == [] and code.execution_count is None
     assert code.metadata == {"tags": ["exercise:01.softmax"]}
     assert 'raise NotImplementedError("softmax: your code here")' in code.source
-    assert student.metadata["course"] == {"assignment": "01_example"}
-    assert "widgets" not in student.metadata
+    # Exactly this metadata: the kernel students open it with, and what the grader reads.
+    assert student.metadata == {
+        "kernelspec": {
+            "display_name": "Python 3 (ipykernel)",
+            "language": "python",
+            "name": "python3",
+        },
+        "language_info": {"name": "python"},
+        "course": {"assignment": "01_example"},
+    }
     assert release.render(student) == release.render(
         release.student_version(solution, "01_example")
     )

@@ -212,3 +212,23 @@ def test_fit_rejects_bad_arguments():
         training.fit(model, F.mse_loss, optimizer, train, epochs=1, batch_size=0)
     with pytest.raises(ValueError, match="epochs"):
         training.fit(model, F.mse_loss, optimizer, train, epochs=-1, batch_size=4)
+
+
+@pytest.mark.parametrize("scheduler", [0.01, "cosine", [0.1, 0.01]])
+def test_fit_rejects_a_scheduler_it_cannot_use(scheduler):
+    model, train = tiny_regression()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(TypeError, match="scheduler must be"):
+        training.fit(
+            model, F.mse_loss, optimizer, train, epochs=1, batch_size=4, scheduler=scheduler
+        )
+
+
+def test_fit_rejects_a_schedule_function_that_returns_no_learning_rate():
+    model, train = tiny_regression()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for schedule in (lambda epoch: None, lambda epoch: -0.1, lambda epoch: "fast"):
+        with pytest.raises(ValueError, match=r"scheduler\(0\) must return a learning rate"):
+            training.fit(
+                model, F.mse_loss, optimizer, train, epochs=1, batch_size=4, scheduler=schedule
+            )

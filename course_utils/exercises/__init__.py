@@ -1,18 +1,34 @@
 """The exercise registry: every exercise of the course, declared once.
 
 An exercise says which function the student writes (``name``), how many points it is
-worth, the reference it is compared with, a seeded generator of test cases, the
-tolerances, and the calls the answer may not use. Two consumers read it:
+worth, the reference it is compared with (a public function of its topic module), a
+seeded generator of test cases, how answers are judged, and the calls the answer may
+not use. Two consumers read it:
 
 - ``course_utils.checks.check(id, fn)`` runs the *visible* cases (a fixed public seed)
   in the student's kernel and prints precise feedback;
 - ``course grade`` makes *hidden* cases from a secret seed, sends their inputs to a
-  sandboxed process and compares what comes back in its own process.
+  sandboxed process and judges what comes back in its own process.
 
 So cases are plain data in, plain data out: a case's ``args`` hold NumPy arrays,
-Python numbers, strings, booleans and tuples of these; an output is a NumPy array or
-a tuple of NumPy arrays. ``run_case(ex, fn, case)`` is the one place that turns a
-case into tensors, calls a function and turns its result back into arrays.
+Python numbers, strings, booleans, ``GeneratorSeed``s and tuples of these; an output is
+a NumPy array or a tuple of NumPy arrays. ``run_case(ex, fn, case)`` is the one place
+that turns a case into call arguments, calls a function and turns its result back into
+arrays.
+
+Two kinds of exercise:
+
+- *deterministic* (``judge=None``): the answer's output is compared with the
+  reference's, exactly for integer and boolean arrays, within ``rtol``/``atol`` for
+  floating-point ones (``compare``);
+- *stochastic* (``judge`` set): the answer receives a seeded ``torch.Generator`` (a
+  ``GeneratorSeed`` among the case's arguments) and is called twice with the same seed.
+  The two outputs must be identical (the answer draws from the generator it was given),
+  have the reference's shapes and dtypes, and pass ``judge(case, output)``, which tests
+  distribution properties on a large sample with ``course_utils.exercises.stats``.
+
+Lecture modules (``lecture01.py``, ...) register their exercises when imported; they
+are found automatically, so a new lecture adds its module and edits nothing here.
 """
 
 from __future__ import annotations
@@ -25,7 +41,29 @@ from typing import Any
 
 import numpy as np
 
-from course_utils.sandbox import to_arrays, to_torch
+from course_utils import _lectures
+from course_utils.sandbox import GeneratorSeed, to_arrays, to_torch
+
+__all__ = [
+    "EXERCISE_TAG",
+    "FLOAT32_TOL",
+    "REGISTRY",
+    "VISIBLE_SEED",
+    "Case",
+    "Exercise",
+    "GeneratorSeed",
+    "Mistake",
+    "compare",
+    "diagnose",
+    "expected",
+    "for_lecture",
+    "forbidden_uses",
+    "get",
+    "judge",
+    "register",
+    "run_case",
+    "tagged_exercise",
+]
 
 VISIBLE_SEED = 20260101  # the seed of the cases `check` shows; the grader uses a secret one
 
@@ -56,13 +94,25 @@ class Exercise:
     name: str  # the function the answer cell defines
     title: str
     points: int
-    reference: Callable
+    reference: Callable  # a public function of the exercise's topic module
     cases: Callable[[np.random.Generator], list[Case]]
     rtol: float = 1e-6  # float64 tolerances; float32 outputs get at least FLOAT32_TOL
     atol: float = 1e-8
     forbidden: tuple[str, ...] = ()  # attribute names the answer may not use (torch.softmax, ...)
     mistakes: tuple[Mistake, ...] = field(default=())
     n_outputs: int = 1  # how many tensors the function returns (a tuple when > 1)
+    # None: deterministic. Else stochastic: judge(case, output) -> what is wrong, or None.
+    judge: Callable[[Case, Output], str | None] | None = None
+
+    @property
+    def kind(self) -> str:
+        """ "deterministic" or "stochastic"."""
+        return "deterministic" if self.judge is None else "stochastic"
+
+    @property
+    def draws(self) -> int:
+        """How many times the answer is called per case (stochastic: twice, same seed)."""
+        return 1 if self.judge is None else 2
 
     def visible_cases(self) -> list[Case]:
         return self.cases(np.random.default_rng(VISIBLE_SEED))
@@ -108,51 +158,102 @@ def tagged_exercise(tags: list[str]) -> str | None:
 
 
 def _load_all() -> None:
-    # Import the lecture modules (each registers its exercises on import).
-    from course_utils.exercises import lecture01, lecture02  # noqa: F401
+    # Import the lecture modules; each registers its exercises on import.
+    _lectures.lecture_modules(__name__, __path__)
 
 
 # --- running a case -------------------------------------------------------------------
 
 
-def run_case(fn: Callable, case: Case, arity: int) -> Output:
-    """Call ``fn`` on a case's arguments (as tensors) and return plain arrays."""
-    args = {key: to_torch(value) for key, value in case.args.items()}
-    arrays = to_arrays(fn(**args), arity)
-    return tuple(arrays) if arity > 1 else arrays[0]
+def outputs_from_arrays(ex: Exercise, arrays: list[np.ndarray]):
+    """A flat list of ``ex.draws * ex.n_outputs`` arrays -> an Output, or for a stochastic
+    exercise the pair (first draw, second draw) of Outputs."""
+    n = ex.n_outputs
+    outputs = [tuple(arrays[i : i + n]) if n > 1 else arrays[i] for i in range(0, len(arrays), n)]
+    return outputs[0] if ex.draws == 1 else tuple(outputs)
 
 
-def expected(ex: Exercise, case: Case) -> Output:
-    """The reference's output for a case."""
-    return run_case(ex.reference, case, ex.n_outputs)
+def run_case(ex: Exercise, fn: Callable, case: Case):
+    """Call ``fn`` on a case's arguments (as tensors) and return plain arrays.
 
-
-# --- comparing ------------------------------------------------------------------------
-
-
-def compare(ex: Exercise, case: Case, want: Output, got: Output) -> str | None:
-    """None when ``got`` matches ``want``; otherwise what is wrong, in words.
-
-    ``got`` must already be plain data (exact numpy.ndarray types). The message never
-    contains the expected values, so the grader can show it for hidden cases.
+    A deterministic exercise gives its Output; a stochastic one calls ``fn`` twice, each
+    time with a fresh generator seeded alike, and gives the pair of Outputs.
     """
-    wants = want if isinstance(want, tuple) else (want,)
-    gots = got if isinstance(got, tuple) else (got,)
-    for i, (w, g) in enumerate(zip(wants, gots, strict=True)):
-        what = f"output {i}: " if len(wants) > 1 else ""
-        problem = _compare_arrays(ex, w, g)
+    arrays = []
+    for _ in range(ex.draws):
+        args = {key: to_torch(value) for key, value in case.args.items()}
+        arrays += to_arrays(fn(**args), ex.n_outputs)
+    return outputs_from_arrays(ex, arrays)
+
+
+def expected(ex: Exercise, case: Case):
+    """The reference's output for a case (for a stochastic exercise: its two draws)."""
+    return run_case(ex, ex.reference, case)
+
+
+# --- judging --------------------------------------------------------------------------
+
+
+def judge(ex: Exercise, case: Case, want, got) -> str | None:
+    """None when ``got`` is a right answer for ``case``; otherwise what is wrong, in words.
+
+    ``want`` and ``got`` are what ``run_case`` returns for the reference and the answer,
+    as plain data (exact numpy.ndarray types). The message never contains expected
+    values, so the grader can show it for hidden cases.
+    """
+    if ex.draws == 1:
+        return compare(ex, want, got)
+    (want_first, _), (first, again) = want, got
+    problem = _compare_layout(want_first, first)
+    if problem:
+        return problem
+    if _compare_layout(first, again) or not _identical(first, again):
+        return (
+            "two calls with generators in the same state gave different results: draw every "
+            "random number from the `generator` argument (e.g. torch.randn(..., generator=g))"
+        )
+    with np.errstate(all="ignore"):
+        return ex.judge(case, first)
+
+
+def compare(ex: Exercise, want: Output, got: Output) -> str | None:
+    """None when ``got`` equals ``want`` within the exercise's tolerances; else what differs."""
+    with np.errstate(all="ignore"):  # inf and NaN in an answer are reported, not warned about
+        problem = _compare_layout(want, got)
         if problem:
-            return what + problem
+            return problem
+        wants = want if isinstance(want, tuple) else (want,)
+        gots = got if isinstance(got, tuple) else (got,)
+        for i, (w, g) in enumerate(zip(wants, gots, strict=True)):
+            problem = _compare_values(ex, w, g)
+            if problem:
+                return (f"output {i}: " if len(wants) > 1 else "") + problem
     return None
 
 
-def _compare_arrays(ex: Exercise, want: np.ndarray, got: np.ndarray) -> str | None:
-    if type(got) is not np.ndarray:
-        return f"expected an array, got {type(got).__name__}"
-    if got.shape != want.shape:
-        return f"wrong shape: expected {want.shape}, got {got.shape}"
-    if got.dtype != want.dtype:
-        return f"wrong dtype: expected {want.dtype}, got {got.dtype}"
+def _compare_layout(want: Output, got: Output) -> str | None:
+    """Types, shapes and dtypes of the outputs."""
+    wants = want if isinstance(want, tuple) else (want,)
+    gots = got if isinstance(got, tuple) else (got,)
+    if len(gots) != len(wants):
+        return f"expected {len(wants)} outputs, got {len(gots)}"
+    for i, (w, g) in enumerate(zip(wants, gots, strict=True)):
+        what = f"output {i}: " if len(wants) > 1 else ""
+        if type(g) is not np.ndarray:
+            return f"{what}expected an array, got {type(g).__name__}"
+        if g.shape != w.shape:
+            return f"{what}wrong shape: expected {w.shape}, got {g.shape}"
+        if g.dtype != w.dtype:
+            return f"{what}wrong dtype: expected {w.dtype}, got {g.dtype}"
+    return None
+
+
+def _identical(a: Output, b: Output) -> bool:
+    pairs = zip(a, b, strict=True) if isinstance(a, tuple) else [(a, b)]
+    return all(np.array_equal(x, y, equal_nan=x.dtype.kind in "fc") for x, y in pairs)
+
+
+def _compare_values(ex: Exercise, want: np.ndarray, got: np.ndarray) -> str | None:
     if want.dtype.kind not in "fc":
         bad = int(np.sum(got != want))
         return f"{bad} of {want.size} entries differ" if bad else None
@@ -194,15 +295,31 @@ def _constant_factor(want: np.ndarray, got: np.ndarray) -> float | None:
     return c
 
 
-def diagnose(ex: Exercise, case: Case, got: Output) -> str | None:
-    """The message of the first known mistake whose output equals ``got``, if any."""
+def diagnose(ex: Exercise, case: Case, got) -> str | None:
+    """The message of the first known mistake whose output ``got`` matches, if any.
+
+    Deterministic: the mistake's output equals ``got`` within the tolerances.
+    Stochastic: the mistake is wrong for this case (it fails the judge) and, called
+    with the same generator seed, gives the same output, or (an answer may draw its
+    numbers in another order) every output array looks like a sample from the same
+    distribution as the mistake's (``stats.same_distribution``).
+    """
+    from course_utils.exercises import stats
+
     for mistake in ex.mistakes:
         try:
             with np.errstate(all="ignore"):
-                theirs = run_case(mistake.fn, case, ex.n_outputs)
+                theirs = run_case(ex, mistake.fn, case)
         except Exception:
             continue
-        if compare(ex, case, theirs, got) is None:
+        if ex.draws == 1:
+            if compare(ex, theirs, got) is None:
+                return mistake.message
+        elif (
+            _compare_layout(theirs[0], got[0]) is None
+            and ex.judge(case, theirs[0]) is not None  # the mistake is wrong for this case
+            and (_identical(theirs[0], got[0]) or stats.same_distribution(theirs[0], got[0]))
+        ):
             return mistake.message
     return None
 

@@ -3,59 +3,19 @@ and the cosine learning-rate schedule.
 
 Each step exercise is functional: it takes the parameter, its gradient and the
 optimizer state, and returns the new parameter and the new state (as a tuple). The
-references below follow PyTorch's conventions exactly (tests/test_exercises.py compares
-them with one step of torch.optim), so an answer that passes here is the update
-torch.optim performs.
+references are course_utils.optim's functional updates, which the optimizer classes
+call too and which tests/test_optim.py compares with torch.optim, so an answer that
+passes here is the update torch.optim performs.
 """
 
 import math
 
 import numpy as np
 
-from course_utils import schedules
+from course_utils import optim, schedules
 from course_utils.exercises import Case, Exercise, Mistake, register
 
 OPTIMIZERS = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "optim", "step")
-
-# --- references (PyTorch's update rules, one step, no weight decay) ---------------------
-
-
-def sgd_momentum_step(param, grad, velocity, lr, momentum):
-    """v <- momentum * v + g;  p <- p - lr * v.  Returns (p, v)."""
-    velocity = momentum * velocity + grad
-    return param - lr * velocity, velocity
-
-
-def nesterov_step(param, grad, velocity, lr, momentum):
-    """v <- momentum * v + g;  p <- p - lr * (g + momentum * v).  Returns (p, v)."""
-    velocity = momentum * velocity + grad
-    return param - lr * (grad + momentum * velocity), velocity
-
-
-def rmsprop_step(param, grad, square_avg, lr, alpha, eps):
-    """s <- alpha * s + (1 - alpha) * g^2;  p <- p - lr * g / (sqrt(s) + eps).  Returns (p, s)."""
-    square_avg = alpha * square_avg + (1 - alpha) * grad**2
-    return param - lr * grad / (square_avg.sqrt() + eps), square_avg
-
-
-def adam_step(param, grad, m, v, step, lr, beta1, beta2, eps):
-    """Adam's step number ``step`` (t = 1, 2, ...). Returns (p, m, v).
-
-    m <- beta1 m + (1 - beta1) g;   v <- beta2 v + (1 - beta2) g^2
-    m_hat = m / (1 - beta1^t);      v_hat = v / (1 - beta2^t)
-    p <- p - lr * m_hat / (sqrt(v_hat) + eps)
-    """
-    m = beta1 * m + (1 - beta1) * grad
-    v = beta2 * v + (1 - beta2) * grad**2
-    m_hat = m / (1 - beta1**step)
-    v_hat = v / (1 - beta2**step)
-    return param - lr * m_hat / (v_hat.sqrt() + eps), m, v
-
-
-def cosine_annealing_lr(epoch, base_lr, T_max, eta_min=0.0):
-    """lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2."""
-    return schedules.cosine_annealing_lr(epoch, base_lr, T_max, eta_min)
-
 
 # --- known mistakes -------------------------------------------------------------------
 
@@ -66,7 +26,7 @@ def _velocity_form(param, grad, velocity, lr, momentum):
 
 
 def _momentum_instead_of_nesterov(param, grad, velocity, lr, momentum):
-    return sgd_momentum_step(param, grad, velocity, lr, momentum)
+    return optim.sgd_step(param, grad, velocity, lr, momentum)
 
 
 def _rmsprop_eps_inside(param, grad, square_avg, lr, alpha, eps):
@@ -203,7 +163,7 @@ register(
         name="sgd_momentum_step",
         title="One step of SGD with momentum",
         points=2,
-        reference=sgd_momentum_step,
+        reference=optim.sgd_step,
         cases=_momentum_cases,
         n_outputs=2,
         forbidden=OPTIMIZERS,
@@ -220,7 +180,7 @@ register(
         name="nesterov_step",
         title="One step of Nesterov momentum",
         points=2,
-        reference=nesterov_step,
+        reference=optim.nesterov_step,
         cases=_momentum_cases,
         n_outputs=2,
         forbidden=OPTIMIZERS,
@@ -237,7 +197,7 @@ register(
         name="rmsprop_step",
         title="One step of RMSprop",
         points=2,
-        reference=rmsprop_step,
+        reference=optim.rmsprop_step,
         cases=_rmsprop_cases,
         n_outputs=2,
         forbidden=OPTIMIZERS,
@@ -250,7 +210,7 @@ register(
         name="adam_step",
         title="One step of Adam with bias correction",
         points=3,
-        reference=adam_step,
+        reference=optim.adam_step,
         cases=_adam_cases,
         n_outputs=3,
         forbidden=OPTIMIZERS,
@@ -269,7 +229,7 @@ register(
         name="cosine_annealing_lr",
         title="Cosine annealing schedule",
         points=1,
-        reference=cosine_annealing_lr,
+        reference=schedules.cosine_annealing_lr,
         cases=_cosine_cases,
         rtol=1e-9,
         atol=1e-12,
