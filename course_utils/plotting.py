@@ -10,6 +10,8 @@ with several panels return their Figure. None calls ``plt.show()``; the notebook
 * ``plot_panels``: named curves in one or several panels (measurements against theory).
 * ``comparison_grid``: one small plot per (row value, column value) pair.
 * ``plot_lr_schedule``: learning rate against epoch.
+* ``plot_decision_boundary``: two-class 2-D data with classifiers' decision boundaries
+  (and the Bayes boundary of ``data.gaussian_mixture``), on a ``decision_grid``.
 
 Notebook output:
 
@@ -31,7 +33,9 @@ __all__ = [
     "compact_inline_figures",
     "compact_png",
     "comparison_grid",
+    "decision_grid",
     "plot_contour",
+    "plot_decision_boundary",
     "plot_losses",
     "plot_lr_schedule",
     "plot_panels",
@@ -263,3 +267,62 @@ def plot_panels(panels, *, xlabel, ylabel=None, logx=False, logy=False, sharey=F
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     return fig
+
+
+def decision_grid(xlim=(-4.0, 4.0), ylim=(-3.5, 3.5), resolution: int = 200):
+    """A resolution x resolution grid over xlim x ylim: (X, Y, points).
+
+    X, Y: (resolution, resolution) NumPy arrays for ``contour``; points: the same grid as
+    a float32 tensor of shape (resolution^2, 2), to feed a model. ``scores.reshape(X.shape)``
+    puts a model's scores back on the grid.
+    """
+    xs = np.linspace(*xlim, resolution)
+    ys = np.linspace(*ylim, resolution)
+    X, Y = np.meshgrid(xs, ys, indexing="xy")
+    points = torch.from_numpy(np.stack([X.ravel(), Y.ravel()], axis=1).astype(np.float32))
+    return X, Y, points
+
+
+def plot_decision_boundary(
+    x,
+    y,
+    boundaries=None,
+    *,
+    bayes=True,
+    xlim=(-4.0, 4.0),
+    ylim=(-3.5, 3.5),
+    resolution: int = 200,
+    ax=None,
+):
+    """Two-class 2-D data and the decision boundaries of classifiers.
+
+    x: (n, 2) points, y: (n,) labels 0 or 1, drawn as dots of two colours.
+    boundaries: {label: score}, ``score`` mapping points (m, 2) float32 -> (m,) whose sign
+        is the predicted class (the log-odds, or logit_1 - logit_0), called without
+        gradients; each boundary is the zero level of its score on a ``decision_grid``.
+    bayes: also draw the Bayes boundary of ``data.gaussian_mixture`` (black, dashed), the
+        best any classifier can do on that distribution.
+    Returns the Axes; the boundaries are ``ax.collections[2:]`` (after the two classes).
+    """
+    from course_utils import data  # data imports nothing from here; keep plotting light
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4.2), layout="constrained")
+    x, y = as_array(x), as_array(y)
+    for label, color in ((0, "tab:blue"), (1, "tab:orange")):
+        ax.scatter(*x[y == label].T, s=12, color=color, alpha=0.7, label=f"class {label}")
+    X, Y, points = decision_grid(xlim, ylim, resolution)
+    curves = dict(boundaries or {})
+    if bayes:
+        curves["Bayes boundary"] = data.gaussian_mixture_log_odds
+    handles = []
+    for i, (label, score) in enumerate(curves.items()):
+        with torch.no_grad():
+            values = as_array(score(points)).reshape(X.shape)
+        is_bayes = bayes and label == "Bayes boundary"
+        color, style = ("black", "--") if is_bayes else (f"C{i + 2}", "-")
+        ax.contour(X, Y, values, levels=[0.0], colors=[color], linestyles=[style], linewidths=1.8)
+        handles.append(plt.Line2D([], [], color=color, linestyle=style, label=label))
+    ax.set(xlim=xlim, ylim=ylim, xlabel="$x_1$", ylabel="$x_2$")
+    ax.legend(handles=ax.get_legend_handles_labels()[0] + handles, fontsize="small")
+    return ax

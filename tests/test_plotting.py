@@ -201,3 +201,25 @@ def test_every_figure_helper_has_a_data_test():
     )
     missing = [name for name in helpers if f".{name}(" not in tests]
     assert not missing, f"figure helpers without a test of their data: {missing}"
+
+
+def test_decision_grid_and_boundary_are_drawn_where_the_score_changes_sign():
+    X, Y, points = plotting.decision_grid((-1, 1), (-2, 2), 5)
+    assert X.shape == Y.shape == (5, 5) and points.shape == (25, 2)
+    np.testing.assert_allclose(points[:, 0].reshape(5, 5), X)
+    x = torch.tensor([[0.0, 0.0], [1.0, 1.0], [-1.0, 0.5]])
+    y = torch.tensor([0, 1, 0])
+    ax = plotting.plot_decision_boundary(
+        x, y, {"x1 = 0.5": lambda p: p[:, 0] - 0.5}, xlim=(-2, 2), ylim=(-2, 2), resolution=41
+    )
+    class0, class1, line, bayes = ax.collections
+    np.testing.assert_allclose(class0.get_offsets(), x[[0, 2]].numpy())
+    np.testing.assert_allclose(class1.get_offsets(), x[[1]].numpy())
+    (path,) = [p for p in line.get_paths() if len(p.vertices)]
+    np.testing.assert_allclose(path.vertices[:, 0], 0.5, atol=1e-6)  # the line x1 = 0.5
+    # the Bayes boundary: the log-odds of data.gaussian_mixture vanish along it
+    vertices = np.concatenate([p.vertices for p in bayes.get_paths()])
+    odds = data.gaussian_mixture_log_odds(torch.tensor(vertices))
+    assert odds.abs().max() < 0.2
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["class 0", "class 1", "x1 = 0.5", "Bayes boundary"]
