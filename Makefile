@@ -88,8 +88,8 @@ grade: $(STAMP)
 
 # Re-resolve every dependency from pyproject.toml in a scratch venv and record
 # the exact versions. torch is written without its local label (+cpu) so the
-# file installs on any machine.
-# Resolve on the oldest supported Python (3.11) so that every pin supports all of them.
+# file installs on any machine. It resolves on the oldest supported Python (3.11),
+# so that every pin supports all of them.
 lock:
 	rm -rf .lock-venv
 	python=$$($(PICK_PYTHON) "$(or $(PYTHON),python3.11)") && $$python -m venv .lock-venv
