@@ -33,7 +33,10 @@ def test_environment_yml_has_the_same_pins_as_pyproject():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     assert _pins(pip_section) == _pins(_pyproject())
-    assert "python=3.11" in env["dependencies"]
+    requires_python = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "requires-python"
+    ]
+    assert "python" + requires_python.replace(" ", "") in env["dependencies"]
 
 
 def test_lock_file_agrees_with_pyproject_and_installs_anywhere():
