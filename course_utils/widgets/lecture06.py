@@ -14,6 +14,7 @@ boundary (dropout off: the weight-scaled network) and the thinned network's.
 """
 
 import base64
+import contextlib
 import functools
 import math
 from dataclasses import dataclass
@@ -40,6 +41,18 @@ __all__ = [
 ]
 
 RATES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """Run torch on one thread inside the block: these networks are so small that more
+    threads only add synchronization (and, on a busy machine, wait for each other)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 @dataclass(frozen=True)
@@ -103,13 +116,14 @@ def dropout_networks(
     p = torch.tensor(rates, dtype=torch.float64)[:, None, None]
     opt = torch.optim.Adam(params, lr=lr)
     targets = y.repeat(K)
-    for _ in range(epochs):
-        logits = _forward(params, x, p, gen)
-        # the sum over networks of each network's mean loss
-        loss = torch.nn.functional.cross_entropy(logits.reshape(K * n, 2), targets) * K
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    with _one_thread():
+        for _ in range(epochs):
+            logits = _forward(params, x, p, gen)
+            # the sum over networks of each network's mean loss
+            loss = torch.nn.functional.cross_entropy(logits.reshape(K * n, 2), targets) * K
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
 
     models = []
     for k, rate in enumerate(rates):
@@ -238,7 +252,7 @@ class DropoutExplorer(Explorer):
 
         self.X, self.Y, points = plotting.decision_grid(resolution=resolution)
         self.points = points.double()
-        with torch.no_grad():
+        with torch.no_grad(), _one_thread():
             self.mean_scores = [
                 _score(m)(self.points).numpy().reshape(self.X.shape) for m in self.nets.models
             ]
@@ -283,6 +297,10 @@ class DropoutExplorer(Explorer):
         )
 
     def draw(self, rate, mask_seed):
+        with _one_thread():
+            self._draw(rate, mask_seed)
+
+    def _draw(self, rate, mask_seed):
         k = self.nets.rates.index(rate)
         thin = thinned_network(self.nets, k, int(mask_seed))
         self.thinned = thin
