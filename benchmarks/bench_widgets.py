@@ -59,22 +59,23 @@ def _timed(function, times: list):
 
 
 def bench(builder, repeat: int) -> tuple[float, dict]:
-    """Build time, and per control: the update, draw and render times (seconds)."""
+    """Build time, and per control: the update's wall and CPU times, draw and render (s)."""
     start = time.perf_counter()
     explorer = builder()
     build = time.perf_counter() - start
     results = {}
     for name, control in explorer.controls.items():
-        updates, draws, renders = [], [], []
+        updates, cpu, draws, renders = [], [], [], []
         explorer.draw = _timed(explorer.draw, draws)
         explorer.render = _timed(explorer.render, renders)
         for _ in range(repeat):
             for value in control_values(control):
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 explorer.update(**{name: value})
                 updates.append(time.perf_counter() - start)
+                cpu.append(time.process_time() - start_cpu)
         del explorer.draw, explorer.render
-        results[control.description or name] = (updates, draws, renders)
+        results[control.description or name] = (updates, cpu, draws, renders)
     return build, results
 
 
@@ -90,16 +91,17 @@ def main() -> None:
     builders = [name for name in widgets.__all__ if name.endswith("_explorer")]
     print(
         f"{'explorer':<20} {'control':<18} {'updates':>7} {'median':>7} {'p95':>5}"
-        f" {'draw':>5} {'render':>6}  (ms)"
+        f" {'cpu':>5} {'draw':>5} {'render':>6}  (ms; cpu: median CPU time)"
     )
     for builder in builders:
         build, results = bench(getattr(widgets, builder), args.repeat)
         print(f"{builder:<20} {'(build, s)':<18} {build:>7.2f}")
-        for control, (updates, draws, renders) in results.items():
+        for control, (updates, cpu, draws, renders) in results.items():
             ms = [1000 * t for t in updates]
             print(
                 f"{'':<20} {control[:18]:<18} {len(ms):>7} {statistics.median(ms):>7.0f}"
-                f" {_p95(ms):>5.0f} {1000 * statistics.median(draws):>5.0f}"
+                f" {_p95(ms):>5.0f} {1000 * statistics.median(cpu):>5.0f}"
+                f" {1000 * statistics.median(draws):>5.0f}"
                 f" {1000 * statistics.median(renders):>6.0f}",
                 flush=True,
             )
