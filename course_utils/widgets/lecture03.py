@@ -103,8 +103,8 @@ class DepthExplorer(Explorer):
     Left: one row per layer, the histogram of its activations seen from above (colour =
     fraction of the values in each bin, log scale). Right: the std of each layer's
     activations and of the gradient dL/dz reaching it, on a log scale. Only the image,
-    the two curves and the titles change, so each activation's axes are drawn once and
-    kept as a background (blitting), as in lecture 02's explorer.
+    the two curves and the titles change, so the axes for each histogram range are drawn
+    once and kept as a background (blitting), as in lecture 02's explorer.
     """
 
     std_limits = (1e-6, 1e6)  # y range of the std panel; values beyond are drawn at the edge
@@ -167,7 +167,7 @@ class DepthExplorer(Explorer):
             interpolation="nearest",
         )
         fig.colorbar(self.image, ax=ax_hist, label="fraction of the layer's values", pad=0.01)
-        ax_hist.set(ylabel="layer")
+        ax_hist.set(ylabel="layer", xlabel="activation value")
         ax_hist.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax_hist.set_facecolor("#dddddd")  # layers beyond the depth: grey
         layers = np.arange(1, self.max_depth + 1)
@@ -182,24 +182,24 @@ class DepthExplorer(Explorer):
         ax_std.legend(loc="lower left", fontsize="small")
         self.ax_hist, self.ax_std = ax_hist, ax_std
         self.title = fig.suptitle("")
-        self._backgrounds = {}  # activation -> the figure without its changing artists
+        self._backgrounds = {}  # histogram range -> the figure without its changing artists
         super().__init__(controls, fig, columns=3)
 
     def _changing_artists(self):
         return (self.image, self.act_line, self.grad_line, self.ax_hist.title,
                 self.ax_std.title, self.title)  # fmt: skip
 
-    def _show_activation(self, activation):
-        label, (low, high) = DEPTH_ACTIVATIONS[activation]
+    def _show_range(self, value_range):
+        low, high = value_range
         self.image.set_extent((low, high, 0.5, self.max_depth + 0.5))
-        self.ax_hist.set(xlim=(low, high), xlabel=f"activation value, {label}")
+        self.ax_hist.set_xlim(low, high)
 
     def draw(self, depth, width, activation, init, gain):
         s = depth_statistics(
             depth, width, activation, init, gain, batch_size=self.batch_size, bins=self.bins
         )
         self.statistics = s
-        self._show_activation(activation)
+        self._show_range(DEPTH_ACTIVATIONS[activation][1])
         image = np.full((self.max_depth, self.bins), np.nan)
         image[:depth] = np.maximum(s.histograms, HISTOGRAM_FLOOR)
         self.image.set_data(image)
@@ -223,16 +223,16 @@ class DepthExplorer(Explorer):
     def render(self) -> str:
         canvas = self.fig.canvas
         changing = self._changing_artists()
-        activation = self.controls["activation"].value
-        if not self._backgrounds:  # the first render: each activation's background once
+        value_range = DEPTH_ACTIVATIONS[self.controls["activation"].value][1]
+        if not self._backgrounds:  # the first render: the background of each range, once
             for artist in changing:
                 artist.set_animated(True)  # a full draw leaves animated artists out
-            for key in DEPTH_ACTIVATIONS:
-                self._show_activation(key)
+            for key in dict.fromkeys(r for _, r in DEPTH_ACTIVATIONS.values()):
+                self._show_range(key)
                 canvas.draw()
                 self._backgrounds[key] = canvas.copy_from_bbox(self.fig.bbox)
-            self._show_activation(activation)
-        canvas.restore_region(self._backgrounds[activation])
+            self._show_range(value_range)
+        canvas.restore_region(self._backgrounds[value_range])
         for artist in changing:
             self.fig.draw_artist(artist)
         image = PIL.Image.fromarray(np.asarray(canvas.buffer_rgba()))
