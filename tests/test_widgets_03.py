@@ -84,3 +84,23 @@ def test_the_explorer_draws_one_row_and_one_point_per_layer():
         assert len(explorer.act_line.get_xdata()) == 7
     finally:
         plt.close(explorer.fig)
+
+
+def test_the_explorer_restores_the_thread_count_even_when_drawing_fails(monkeypatch):
+    from course_utils.widgets import lecture03
+
+    threads = torch.get_num_threads()
+    explorer = widgets.depth_explorer(depth=2, width=16)
+    try:
+        explorer.update(depth=3)
+        assert torch.get_num_threads() == threads and explorer.error == ""
+
+        def fail(*args, **kwargs):
+            assert torch.get_num_threads() == 1  # the compute runs on one thread
+            raise ValueError("no")
+
+        monkeypatch.setattr(lecture03, "depth_statistics", fail)
+        explorer.update(depth=4)
+        assert explorer.error == "ValueError: no" and torch.get_num_threads() == threads
+    finally:
+        plt.close(explorer.fig)
