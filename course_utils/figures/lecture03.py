@@ -64,6 +64,9 @@ _LABELS = {
 }
 
 
+_STYLES = ("-", "--", "-.", ":")
+
+
 def plot_activation_functions(groups, x=None):
     """Activation functions (top row) and their derivatives (bottom row), one column per group.
 
@@ -79,14 +82,17 @@ def plot_activation_functions(groups, x=None):
     )  # fmt: skip
     for col, (title, names) in enumerate(groups.items()):
         ax_f, ax_d = axes[0, col], axes[1, col]
-        for name in names:
+        for i, name in enumerate(names):
             z = x.detach().clone().requires_grad_()
             f = _maxout if name == "maxout" else initialization.ACTIVATIONS[name]().double()
             y = f(z)
             (slope,) = torch.autograd.grad(y.sum(), z)
             label = _LABELS.get(name, name)
-            (line,) = ax_f.plot(x, y.detach(), label=label)
-            ax_d.plot(x, slope, color=line.get_color(), label=label)
+            # Where curves coincide (ReLU and leaky ReLU, derivatives of 1), the earlier ones
+            # are wider and the later ones dashed, so every curve stays visible.
+            style = {"linestyle": _STYLES[i % len(_STYLES)], "linewidth": 3.2 - 0.6 * i}
+            (line,) = ax_f.plot(x, y.detach(), label=label, **style)
+            ax_d.plot(x, slope, color=line.get_color(), label=label, **style)
         ax_f.set(title=title)
         ax_d.set(xlabel="$z$")
         for ax in (ax_f, ax_d):
