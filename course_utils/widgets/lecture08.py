@@ -31,6 +31,7 @@ CLIP_MODES = {
     "per tensor": "per tensor (x and y as two tensors)",
     "norm": "by norm (||g|| at most c)",
 }
+MODE_NAMES = {"value": "by value", "per tensor": "per tensor", "norm": "by norm"}
 CLIFF_START = (-2.0, -1.5)  # on the terrace above the cliff
 CLIFF_VIEW = {"xlim": (-3.0, 3.0), "ylim": (-2.5, 2.5)}
 # contour levels of data.cliff: the bowl below the cliff, then the terrace 20 higher
@@ -66,6 +67,11 @@ class CliffPath:
     values: np.ndarray  # (T + 1,): f at each point (its minimum is 0)
     grad_norms: np.ndarray  # (T,): ||gradient|| at each step, before clipping
     clipped: np.ndarray  # (T,) bool: whether clipping changed that step's gradient
+
+    @property
+    def longest_step(self) -> float:
+        """The length of the longest step, ||p_{t+1} - p_t|| = lr ||g_t||."""
+        return float(np.linalg.norm(np.diff(self.points, axis=0), axis=1).max(initial=0.0))
 
     @property
     def farthest(self) -> float:
@@ -109,7 +115,7 @@ class ClippingExplorer(Explorer):
     paths, the curves and the titles on top (blitting, as in lecture 02's explorer).
     """
 
-    floor = 1e-6  # f below this is drawn at it (a log axis cannot show 0)
+    floor = 1e-8  # f below this is drawn at it (a log axis cannot show 0)
 
     def __init__(self, mode: str = "none", threshold: float = 1.0, lr: float = 0.3, steps=100):
         self.steps = _validate.integer(steps, "steps", low=1)
@@ -163,11 +169,12 @@ class ClippingExplorer(Explorer):
 
         (self.reference_curve,) = ax_f.semilogy([], [], "--", color="0.45", lw=1)
         (self.f_curve,) = ax_f.semilogy([], [], color="tab:red", lw=1.3)
-        ax_f.set(xlim=(0, self.steps), ylim=(self.floor, 1e3), xlabel="step", ylabel="f")
+        ax_f.set(xlim=(0, self.steps), ylim=(self.floor, 1e2), xlabel="step", ylabel="f")
         ax_f.grid(alpha=0.3)
         self.ax_path, self.ax_f = ax_path, ax_f
         self.title = fig.suptitle("")
         self._background = None
+        self._reference = None  # (lr, the unclipped path at that lr)
         super().__init__(controls, fig, columns=3)
 
     def _changing_artists(self):
@@ -185,7 +192,9 @@ class ClippingExplorer(Explorer):
     def draw(self, mode, threshold, lr):
         self.controls["threshold"].disabled = mode == "none"
         path = clipped_descent(mode, threshold, lr, self.steps)
-        reference = path if mode == "none" else clipped_descent("none", threshold, lr, self.steps)
+        if self._reference is None or self._reference[0] != lr:  # unclipped: depends on lr only
+            self._reference = (lr, clipped_descent("none", threshold, lr, self.steps))
+        reference = self._reference[1]
         self.path = path
         steps = np.arange(self.steps + 1)
         self.reference_line.set_data(reference.points[:, 0], reference.points[:, 1])
@@ -196,14 +205,19 @@ class ClippingExplorer(Explorer):
         marks = path.points[:-1][path.clipped]
         self.clipped_marks.set_data(marks[:, 0], marks[:, 1])
         self.f_curve.set_data(steps, np.maximum(path.values, self.floor))
+        unclipped = "" if mode == "none" else f" (unclipped: {reference.longest_step:.3g})"
         self.ax_path.set_title(
-            f"largest distance from the minimum: {path.farthest:.3g}", fontsize="medium"
+            f"longest step {path.longest_step:.3g}{unclipped}", fontsize="medium"
         )
+        unclipped = "" if mode == "none" else f" (unclipped: {reference.values[-1]:.2g})"
         self.ax_f.set_title(
-            f"clipped {path.clipped.sum()} of {self.steps} steps; final f = {path.values[-1]:.1e}",
+            f"final f {path.values[-1]:.2g}{unclipped}\n"
+            f"gradient clipped on {path.clipped.sum()} of {self.steps} steps",
             fontsize="medium",
         )
-        setting = "no clipping" if mode == "none" else f"clipping {mode}, c = {threshold:.2g}"
+        setting = (
+            "no clipping" if mode == "none" else f"clipping {MODE_NAMES[mode]}, c = {threshold:.2g}"
+        )
         self.title.set_text(f"gradient descent, learning rate {lr:.2g}, {setting}")
 
     def render(self) -> str:
