@@ -130,8 +130,8 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite: bool = False) -> 
 
     tensors: a tensor or an iterable of floating-point tensors of any shapes. Returns a 0-d
     tensor on the first tensor's device, of the tensors' (promoted) dtype; 0.0 (float32) for
-    no tensors. A NaN anywhere makes it NaN; an infinite entry, or a float32 square sum
-    beyond 3.4e38 (entries around 1e19), makes it inf. error_if_nonfinite: raise a
+    no tensors. A NaN anywhere makes it NaN; an infinite entry, or (for p = 2) a float32
+    square sum beyond 3.4e38 (entries around 1e19), makes it inf. error_if_nonfinite: raise a
     RuntimeError (as torch does) instead of returning a NaN or infinite norm.
     """
     tensors = _tensors(tensors, "tensors")

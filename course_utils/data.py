@@ -303,7 +303,7 @@ def cliff(xy: torch.Tensor, height: float = 20.0, width: float = 0.5) -> torch.T
     * S rises smoothly from 0 to 1 with S'(0) = S'(1) = 0: in the band |u| < width / 2
       f drops by ``height``; on the terrace (u <= -width / 2) it is the bowl plus
       ``height``. The step's own slope reaches 1.875 height / width (75 by default) at
-      u = 0, where the bowl's is 1/2.
+      u = 0, where the bowl's is 0.47; outside the band the slope of f is below 0.9.
 
     Minimum f = 0 at u = 1, v = 0, the point (cos a, sin a), for width <= 2.
     xy: (..., 2). Returns shape (...); differentiable.
