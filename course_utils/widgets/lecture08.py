@@ -1,17 +1,15 @@
 """Lecture 08 explorer: gradient descent on a cliff, with and without clipping."""
 
-import base64
 import math
 from dataclasses import dataclass
 
 import ipywidgets as ipw
 import matplotlib.pyplot as plt
 import numpy as np
-import PIL.Image
 import torch
 
-from course_utils import _validate, clipping, data, plotting
-from course_utils.widgets.explorer import Explorer
+from course_utils import _validate, clipping, data
+from course_utils.widgets.explorer import Explorer, slider
 
 __all__ = [
     "CLIFF_LEVELS",
@@ -94,25 +92,31 @@ def clipped_descent(mode: str, threshold: float, lr: float, steps: int = 100) ->
     if mode not in CLIP_MODES:
         raise ValueError(f"mode must be one of {list(CLIP_MODES)}, got {mode!r}")
     p = torch.tensor(CLIFF_START, dtype=torch.float64)
-    points, norms, clipped = [p], [], []
+    points, grads, used = [p], [], []
     for _ in range(steps):
         grad = data.cliff_grad(p)
         step = clip_gradient(grad, mode, threshold)
-        norms.append(torch.linalg.vector_norm(grad).item())
-        clipped.append(not torch.equal(step, grad))
         p = p - lr * step
         points.append(p)
+        grads.append(grad)
+        used.append(step)
     points = torch.stack(points)
-    values = data.cliff(points).numpy()
-    return CliffPath(points.numpy(), values, np.array(norms), np.array(clipped, dtype=bool))
+    grads = torch.stack(grads) if grads else torch.zeros(0, 2, dtype=torch.float64)
+    used = torch.stack(used) if used else grads
+    return CliffPath(
+        points.numpy(),
+        data.cliff(points).numpy(),
+        torch.linalg.vector_norm(grads, dim=1).numpy(),
+        (used != grads).any(dim=1).numpy(),
+    )
 
 
 class ClippingExplorer(Explorer):
     """Clipping mode, threshold c and learning rate -> the path on the cliff and f per step.
 
     The unclipped path at the same learning rate is drawn in grey for comparison. Contours,
-    axes and labels are drawn once and kept as a background; an update redraws only the
-    paths, the curves and the titles on top (blitting, as in lecture 02's explorer).
+    axes and labels are drawn once and kept as the background; an update redraws only the
+    paths, the curves and the titles on top (the framework's blitting).
     """
 
     floor = 1e-8  # f below this is drawn at it (a log axis cannot show 0)
@@ -120,21 +124,14 @@ class ClippingExplorer(Explorer):
     def __init__(self, mode: str = "none", threshold: float = 1.0, lr: float = 0.3, steps=100):
         self.steps = _validate.integer(steps, "steps", low=1)
         controls = {
-            "mode": ipw.Dropdown(options=[(v, k) for k, v in CLIP_MODES.items()], value=mode),
-            "threshold": ipw.FloatLogSlider(
-                value=threshold, base=10, min=-1, max=2, step=0.05, readout_format=".2g"
+            "mode": ipw.Dropdown(
+                options=[(v, k) for k, v in CLIP_MODES.items()], value=mode, description="clipping"
             ),
-            "lr": ipw.FloatLogSlider(
-                value=lr, base=10, min=-2, max=0, step=0.05, readout_format=".2g"
-            ),
+            "threshold": slider("threshold c", threshold, 0.1, 100.0, log=True),
+            "lr": slider("learning rate", lr, 0.01, 1.0, log=True),
         }
-        descriptions = {"mode": "clipping", "threshold": "threshold c", "lr": "learning rate"}
-        for name, control in controls.items():
-            control.description = descriptions[name]
+        for control in controls.values():
             control.style.description_width = "90px"
-            if hasattr(control, "continuous_update"):
-                control.continuous_update = False
-        controls["mode"].layout.width = "360px"
 
         with plt.ioff():
             fig, (ax_path, ax_f) = plt.subplots(
@@ -165,7 +162,7 @@ class ClippingExplorer(Explorer):
         (self.clipped_marks,) = ax_path.plot(
             [], [], "o", mfc="none", mec="tab:red", ms=6, label="clipped step"
         )
-        ax_path.legend(loc="upper left", fontsize="small")
+        legend = ax_path.legend(loc="upper left", fontsize="small")
 
         (self.reference_curve,) = ax_f.semilogy([], [], "--", color="0.45", lw=1)
         (self.f_curve,) = ax_f.semilogy([], [], color="tab:red", lw=1.3)
@@ -173,21 +170,20 @@ class ClippingExplorer(Explorer):
         ax_f.grid(alpha=0.3)
         self.ax_path, self.ax_f = ax_path, ax_f
         self.title = fig.suptitle("")
-        self._background = None
         self._reference = None  # (lr, the unclipped path at that lr)
-        super().__init__(controls, fig, columns=3)
-
-    def _changing_artists(self):
-        return (
+        legend.set_zorder(10)  # drawn after the paths, so that they pass under it
+        animated = (
             self.reference_line,
             self.path_line,
             self.clipped_marks,
+            legend,
             self.reference_curve,
             self.f_curve,
-            self.ax_path.title,
-            self.ax_f.title,
+            ax_path.title,
+            ax_f.title,
             self.title,
         )
+        super().__init__(controls, fig, columns=3, animated=animated)
 
     def draw(self, mode, threshold, lr):
         self.controls["threshold"].disabled = mode == "none"
@@ -219,20 +215,6 @@ class ClippingExplorer(Explorer):
             "no clipping" if mode == "none" else f"clipping {MODE_NAMES[mode]}, c = {threshold:.2g}"
         )
         self.title.set_text(f"gradient descent, learning rate {lr:.2g}, {setting}")
-
-    def render(self) -> str:
-        canvas = self.fig.canvas
-        if self._background is None:  # the first render: everything that never changes
-            for artist in self._changing_artists():
-                artist.set_animated(True)
-            canvas.draw()
-            self._background = canvas.copy_from_bbox(self.fig.bbox)
-        canvas.restore_region(self._background)
-        for artist in self._changing_artists():
-            if artist.get_visible():
-                self.fig.draw_artist(artist)
-        image = PIL.Image.fromarray(np.asarray(canvas.buffer_rgba()))
-        return base64.b64encode(plotting.compact_png(image)).decode("ascii")
 
 
 def clipping_explorer(**values) -> ClippingExplorer:
