@@ -1,5 +1,6 @@
 """Lecture 08 explorer: gradient descent on a cliff, with and without clipping."""
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -111,12 +112,17 @@ def clipped_descent(mode: str, threshold: float, lr: float, steps: int = 100) ->
     )
 
 
+# The explorer remembers the paths it has computed: moving a slider back costs nothing.
+_remembered_descent = functools.lru_cache(maxsize=1024)(clipped_descent)
+
+
 class ClippingExplorer(Explorer):
     """Clipping mode, threshold c and learning rate -> the path on the cliff and f per step.
 
     The unclipped path at the same learning rate is drawn in grey for comparison. Contours,
-    axes and labels are drawn once and kept as the background; an update redraws only the
-    paths, the curves and the titles on top (the framework's blitting).
+    axes, labels and the legend are drawn once and kept as the background; an update
+    redraws only the paths, the curves and the titles on top (the framework's blitting).
+    Paths already computed are remembered (up to 1024 of them).
     """
 
     floor = 1e-8  # f below this is drawn at it (a log axis cannot show 0)
@@ -162,7 +168,7 @@ class ClippingExplorer(Explorer):
         (self.clipped_marks,) = ax_path.plot(
             [], [], "o", mfc="none", mec="tab:red", ms=6, label="clipped step"
         )
-        legend = ax_path.legend(loc="upper left", fontsize="small")
+        ax_path.legend(loc="upper left", fontsize="small")  # no path crosses the upper left
 
         (self.reference_curve,) = ax_f.semilogy([], [], "--", color="0.45", lw=1)
         (self.f_curve,) = ax_f.semilogy([], [], color="tab:red", lw=1.3)
@@ -170,13 +176,10 @@ class ClippingExplorer(Explorer):
         ax_f.grid(alpha=0.3)
         self.ax_path, self.ax_f = ax_path, ax_f
         self.title = fig.suptitle("")
-        self._reference = None  # (lr, the unclipped path at that lr)
-        legend.set_zorder(10)  # drawn after the paths, so that they pass under it
         animated = (
             self.reference_line,
             self.path_line,
             self.clipped_marks,
-            legend,
             self.reference_curve,
             self.f_curve,
             ax_path.title,
@@ -187,10 +190,8 @@ class ClippingExplorer(Explorer):
 
     def draw(self, mode, threshold, lr):
         self.controls["threshold"].disabled = mode == "none"
-        path = clipped_descent(mode, threshold, lr, self.steps)
-        if self._reference is None or self._reference[0] != lr:  # unclipped: depends on lr only
-            self._reference = (lr, clipped_descent("none", threshold, lr, self.steps))
-        reference = self._reference[1]
+        path = _remembered_descent(mode, threshold, lr, self.steps)
+        reference = _remembered_descent("none", 1.0, lr, self.steps)  # the threshold is unused
         self.path = path
         steps = np.arange(self.steps + 1)
         self.reference_line.set_data(reference.points[:, 0], reference.points[:, 1])
