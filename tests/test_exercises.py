@@ -67,13 +67,20 @@ def _differ(a, b) -> bool:
     return a != b
 
 
+def _arrays(values):
+    """The arrays among case arguments, inside tuples too."""
+    for value in values:
+        if isinstance(value, tuple):
+            yield from _arrays(value)
+        elif isinstance(value, np.ndarray):
+            yield value
+
+
 @pytest.mark.parametrize("exercise_id", ALL)
 def test_group_names_that_name_a_dtype_have_arrays_of_that_dtype(exercise_id):
     ex = exercises.get(exercise_id)
     for case in ex.visible_cases():
-        floats = [
-            v for v in case.args.values() if isinstance(v, np.ndarray) and v.dtype.kind == "f"
-        ]
+        floats = [v for v in _arrays(case.args.values()) if v.dtype.kind == "f"]
         for name, dtype in (("float32", np.float32), ("float64", np.float64)):
             if name in case.group:
                 assert floats and all(v.dtype == dtype for v in floats), (case.group, ex.id)
