@@ -13,7 +13,6 @@ layer) and measures it; ``DropoutExplorer`` shows the mask, the network's decisi
 boundary (dropout off: the weight-scaled network) and the thinned network's.
 """
 
-import base64
 import contextlib
 import functools
 import math
@@ -23,13 +22,12 @@ import contourpy
 import ipywidgets as ipw
 import matplotlib.pyplot as plt
 import numpy as np
-import PIL.Image
 import torch
 
 from course_utils import _validate, data, plotting
 from course_utils import dropout as dropout_module
 from course_utils.figures import lecture06 as figures
-from course_utils.widgets.explorer import Explorer
+from course_utils.widgets.explorer import Explorer, slider
 
 __all__ = [
     "DropoutExplorer",
@@ -233,19 +231,9 @@ class DropoutExplorer(Explorer):
     def __init__(self, rate: float = 0.5, mask_seed: int = 0, resolution: int = 80):
         self.nets = dropout_networks()
         controls = {
-            "rate": ipw.SelectionSlider(
-                options=[(f"{r:.1f}", r) for r in self.nets.rates],
-                value=rate,
-                description="dropout rate p",
-                continuous_update=False,
-            ),
-            "mask_seed": ipw.IntSlider(
-                value=mask_seed,
-                min=0,
-                max=19,
-                description="thinned net #",
-                continuous_update=False,
-            ),
+            # one position per trained network: the rates are 0, 0.1, ..., 0.9
+            "rate": slider("dropout rate p", rate, RATES[0], RATES[-1], 0.1, readout_format=".1f"),
+            "mask_seed": ipw.IntSlider(value=mask_seed, min=0, max=19, description="thinned net #"),
         }
         for control in controls.values():
             control.style.description_width = "110px"
@@ -283,25 +271,23 @@ class DropoutExplorer(Explorer):
             handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small"
         )
         self.ax_net, self.ax_data = ax_net, ax_data
-        self._background = None
-        super().__init__(controls, fig)
-
-    def _changing_artists(self):
-        return (
+        animated = (
             self.edges,
             self.units,
             self.mean_line,
             self.thin_line,
-            self.ax_net.title,
-            self.ax_data.title,
+            ax_net.title,
+            ax_data.title,
         )
+        super().__init__(controls, fig, animated=animated)
 
     def draw(self, rate, mask_seed):
         with _one_thread():
             self._draw(rate, mask_seed)
 
     def _draw(self, rate, mask_seed):
-        k = self.nets.rates.index(rate)
+        k = int(np.argmin([abs(rate - r) for r in self.nets.rates]))  # the nearest trained rate
+        rate = self.nets.rates[k]
         thin = thinned_network(self.nets, k, int(mask_seed))
         self.thinned = thin
         positions = figures.thinned_network_layout([len(m) for m in thin.keep])
@@ -326,20 +312,6 @@ class DropoutExplorer(Explorer):
             f"train {self.nets.train_acc[k]:.0%}, val {self.nets.val_acc[k]:.1%}",
             fontsize="medium",
         )
-
-    def render(self) -> str:
-        canvas = self.fig.canvas
-        changing = self._changing_artists()
-        if self._background is None:  # the first render: everything else, drawn once
-            for artist in changing:
-                artist.set_animated(True)
-            canvas.draw()
-            self._background = canvas.copy_from_bbox(self.fig.bbox)
-        canvas.restore_region(self._background)
-        for artist in changing:
-            self.fig.draw_artist(artist)
-        image = PIL.Image.fromarray(np.asarray(canvas.buffer_rgba()))
-        return base64.b64encode(plotting.compact_png(image)).decode("ascii")
 
 
 def dropout_explorer(rate: float = 0.5, mask_seed: int = 0) -> DropoutExplorer:
