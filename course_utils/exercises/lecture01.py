@@ -128,14 +128,16 @@ def _bce_cases(rng):
             "float32",
             {"logits": _logits(rng, (6,), np.float32), "target": hard((6,)).astype(np.float32)},
         ),
+    ]
+    # Every group's values come from rng, so that a table of memorised outputs is no
+    # answer. Both signs of a logit near ±1000 meet both targets.
+    signs = np.concatenate([[-1.0, 1.0, -1.0, 1.0], rng.choice([-1.0, 1.0], size=2)])
+    big = signs * rng.uniform(500.0, 1000.0, size=6)
+    cases += [
         Case(
-            "extreme logits (±1000)",
-            {
-                "logits": np.array([-1000.0, 1000.0, -1000.0, 1000.0]),
-                "target": np.array([0.0, 1.0, 1.0, 0.0]),
-            },
+            "extreme logits (±1000)", {"logits": big, "target": np.r_[0.0, 1.0, 1.0, 0.0, hard(2)]}
         ),
-        Case("a batch of one", {"logits": np.array([0.3]), "target": np.array([1.0])}),
+        Case("a batch of one", {"logits": _logits(rng, (1,)), "target": hard((1,))}),
     ]
     return cases
 
@@ -163,8 +165,10 @@ def _huber_cases(rng):
             "float32",
             {"pred": _logits(rng, (7,), np.float32), "target": _logits(rng, (7,), np.float32)},
         ),
-        Case("a batch of one", {"pred": np.array([3.0]), "target": np.array([0.5])}),
     ]
+    target = rng.standard_normal(1)  # one residual beyond delta = 1, of either sign
+    residual = rng.choice([-1.0, 1.0]) * rng.uniform(1.5, 3.0, size=1)
+    cases.append(Case("a batch of one", {"pred": target + residual, "target": target}))
     return cases
 
 
