@@ -92,7 +92,8 @@ ANSWER_BUILTINS = (
 )
 # Standard modules loaded in the server, so that numpy and torch can import them lazily
 # even when the sandbox user cannot read the Python installation (e.g. one under /root).
-PRELOADED = ("collections", "dataclasses", "functools", "itertools", "operator", "typing")
+PRELOADED = ("collections", "dataclasses", "functools", "itertools", "operator", "random")
+PRELOADED += ("statistics", "typing")
 FILE_SIZE_LIMIT = 16 * 2**20  # bytes any file written by the answer code may reach
 SCRATCH_OPTIONS = "size=16m,nr_inodes=4096"  # the child's private /tmp
 MAX_JOB_BYTES = 256 * 2**20  # a job frame the child accepts (the grader's, trusted)
@@ -460,15 +461,29 @@ class _RefuseCourseUtils:
 
 
 _OPERATORS: dict[str, list[str]] = {}  # word span -> ATen operators that mention it
+_KERNEL_KEYS: dict[str, list[str]] = {}  # operator -> the dispatch keys we block it at
 _BLOCKS: list = []  # the child's dispatcher registrations (kept alive)
+# Where a forbidden operator gets its refusal: its composite kernel if it has one (that
+# covers every backend), and each CPU backend kernel (a direct kernel wins over a composite).
+BLOCKED_KEYS = ("CompositeImplicitAutograd", "CompositeExplicitAutograd", "CPU", "SparseCPU")
+BLOCKED_KEYS += ("SparseCsrCPU", "QuantizedCPU", "MkldnnCPU", "NestedTensorCPU")
 
 
 def _index_operators() -> None:
+    """Index the ATen operators that compute something by the words of their names.
+
+    Backward operators are left out: only the autograd engine calls them, and answer code
+    cannot start it without naming what an exercise that forbids it forbids (``backward``,
+    ``grad``) or a module it may not use (``torch.autograd``, ``torch.func``).
+    """
+    has = torch._C._dispatch_has_kernel_for_dispatch_key
     for qualified in torch._C._dispatch_get_all_op_names():
         namespace, _, name = qualified.partition("::")
-        if namespace == "aten":
-            for span in word_spans(name.partition(".")[0]):
+        words = word_spans(name.partition(".")[0])
+        if namespace == "aten" and "backward" not in words:
+            for span in words:
                 _OPERATORS.setdefault(span, []).append(qualified)
+            _KERNEL_KEYS[qualified] = [key for key in BLOCKED_KEYS if has(qualified, key)]
 
 
 def serve(ctrl: socket.socket, config: dict, isolated: bool) -> None:
@@ -605,18 +620,19 @@ def _isolate(keep_fd: int) -> None:
 
 def _block_operators(names: list[str]) -> None:
     """Make every ATen operator that mentions a forbidden name raise ForbiddenCallError."""
-    if not names:
+    blocked = {}  # operator -> the most specific forbidden name it mentions
+    for name in sorted(names, key=lambda name: -len(name_words(name))):
+        for qualified in _OPERATORS.get("".join(name_words(name)), ()):
+            blocked.setdefault(qualified, name)
+    if not blocked:
         return
-    keys = ("CompositeImplicitAutograd", "CompositeExplicitAutograd", "CPU", "SparseCPU")
-    keys += ("SparseCsrCPU", "QuantizedCPU", "MkldnnCPU", "NestedTensorCPU")
     library = torch.library.Library("aten", "IMPL")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "overriding a previously registered kernel"
-        for name in names:
-            for qualified in _OPERATORS.get("".join(name_words(name)), ()):
-                has = torch._C._dispatch_has_kernel_for_dispatch_key
-                for key in [key for key in keys if has(qualified, key)] or ["CPU"]:
-                    library.impl(qualified.partition("::")[2], _refusal(name, qualified), key)
+        for qualified, name in blocked.items():
+            refuse = _refusal(name, qualified)
+            for key in _KERNEL_KEYS[qualified] or ["CPU"]:
+                library.impl(qualified.partition("::")[2], refuse, key)
     _BLOCKS.append(library)
 
 

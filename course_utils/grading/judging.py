@@ -85,7 +85,9 @@ def judge(
     cell_errors = [_raised(h).message for h in run.cells.values() if h.get("ok") is False]
     if cell_errors:
         lines.append("Your answer cells raised an error when they ran:")
-        lines += [f"  {error}" for error in cell_errors]
+        lines += [f"  {error}" for error in cell_errors[:10]]
+        if len(cell_errors) > 10:
+            lines.append(f"  ... and {len(cell_errors) - 10} more")
     lines += notes
     if run.output:
         lines.append(f"Your code printed (first {limits.output_chars} characters):")
