@@ -8,7 +8,11 @@ replaced by the solution's (a submission that scores full marks), as wall-clock 
   grader and in its sandbox server, grading, writing results.json); median of COLD_RUNS;
 - batch: `course grade-all` of N_COPIES copies with --workers 2, end to end;
 - batch, servers running: the same copies through grading.Grader.grade_many, timed
-  after the sandbox servers have started (their start-up is reported separately).
+  after the sandbox servers have started (their start-up is reported separately);
+- the CPU time of that batch per submission, in the grader and in the sandbox servers
+  and their children, without the servers' start-up: less sensitive than wall-clock
+  time to other work on the machine (with 2 idle cores and 2 workers, the wall-clock
+  time per submission is about half of it).
 
 Memory: the peak resident set (ru_maxrss) of a fresh grader process that grades one
 submission of lecture 01 -- honest, or hostile: answers that return 16 MB per case,
@@ -21,6 +25,7 @@ grader itself hold.
 
 import csv
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -70,7 +75,14 @@ def run(command: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def throughput(assignment: str, scratch: Path) -> tuple[list[tuple], float]:
+def _children_cpu() -> float:
+    """CPU seconds of the child processes waited for so far (the sandbox servers and,
+    through them, their children)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def throughput(assignment: str, scratch: Path) -> tuple[list[tuple], float, float]:
     from course_utils import grading
 
     course = [sys.executable, "-m", "course_utils.cli"]
@@ -96,20 +108,27 @@ def throughput(assignment: str, scratch: Path) -> tuple[list[tuple], float]:
         assert {float(row["total"]) for row in csv.DictReader(file)} == {maximum}
 
     graded = grading.load_assignment(assignment, ROOT / "notebooks")
+    before = _children_cpu()
+    with grading.Grader(graded, workers=WORKERS):  # the CPU time of starting and stopping
+        pass
+    startup = _children_cpu() - before
+    before = _children_cpu()
     start = time.perf_counter()
     with grading.Grader(graded, workers=WORKERS) as grader:
         started = time.perf_counter() - start
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         scores = {result.score for result in grader.grade_many(paths)}
-        warm = time.perf_counter() - start
+        warm, cpu = time.perf_counter() - start, time.process_time() - cpu
+    sandbox_cpu = _children_cpu() - before - startup
     assert scores == {maximum}
+    cpu_per_submission = (cpu + sandbox_cpu) / N_COPIES
     lecture = assignment[:2]
     rows = [
         (f"{lecture}: course grade, 1 submission, cold", 1, cold),
         (f"{lecture}: course grade-all, {N_COPIES} copies, --workers {WORKERS}", N_COPIES, batch),
         (f"{lecture}:   the same, sandbox servers already running", N_COPIES, warm),
     ]
-    return rows, started
+    return rows, started, cpu_per_submission
 
 
 def peak_memory(scratch: Path) -> list[tuple[str, float, float]]:
@@ -142,9 +161,9 @@ def peak_memory(scratch: Path) -> list[tuple[str, float, float]]:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
-        rows, starts = [], []
+        rows, starts, cpus = [], [], {}
         for assignment in ASSIGNMENTS:
-            more, started = throughput(assignment, Path(scratch))
+            more, started, cpus[assignment[:2]] = throughput(assignment, Path(scratch))
             rows += more
             starts.append(started)
         memory = peak_memory(Path(scratch))
@@ -155,6 +174,9 @@ def main() -> None:
         print(f"{label:<62} {seconds:8.2f} {count / seconds:8.1f} {seconds / count:8.3f}")
     label = f"sandbox servers start-up ({WORKERS}, in parallel), median"
     print(f"{label:<62} {statistics.median(starts):8.2f}")
+    for lecture, cpu in cpus.items():
+        label = f"{lecture}: CPU s per submission, grader and sandboxes (no start-up)"
+        print(f"{label:<62} {cpu:8.3f}")
     print()
     print("The grader's peak memory (one fresh process, one lecture 01 submission)")
     print(f"{'submission':<48} {'score':>6} {'peak MB':>8}")

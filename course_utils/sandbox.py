@@ -469,21 +469,28 @@ BLOCKED_KEYS = ("CompositeImplicitAutograd", "CompositeExplicitAutograd", "CPU",
 BLOCKED_KEYS += ("SparseCsrCPU", "QuantizedCPU", "MkldnnCPU", "NestedTensorCPU")
 
 
-def _index_operators() -> None:
-    """Index the ATen operators that compute something by the words of their names.
+def _index_operators(names) -> None:
+    """Index the ATen operators that mention each of ``names`` (forbidden names), and the
+    dispatch keys to block each at.
 
     Backward operators are left out: only the autograd engine calls them, and answer code
     cannot start it without naming what an exercise that forbids it forbids (``backward``,
     ``grad``) or a module it may not use (``torch.autograd``, ``torch.func``).
     """
+    wanted = {"".join(name_words(name)) for name in names} - _OPERATORS.keys()
+    if not wanted:
+        return
     has = torch._C._dispatch_has_kernel_for_dispatch_key
+    for span in wanted:
+        _OPERATORS[span] = []
     for qualified in torch._C._dispatch_get_all_op_names():
         namespace, _, name = qualified.partition("::")
         words = word_spans(name.partition(".")[0])
-        if namespace == "aten" and "backward" not in words:
-            for span in words:
-                _OPERATORS.setdefault(span, []).append(qualified)
-            _KERNEL_KEYS[qualified] = [key for key in BLOCKED_KEYS if has(qualified, key)]
+        if namespace == "aten" and "backward" not in words and words & wanted:
+            for span in words & wanted:
+                _OPERATORS[span].append(qualified)
+            if qualified not in _KERNEL_KEYS:
+                _KERNEL_KEYS[qualified] = [key for key in BLOCKED_KEYS if has(qualified, key)]
 
 
 def serve(ctrl: socket.socket, config: dict, isolated: bool) -> None:
@@ -571,7 +578,7 @@ def main(argv: list[str]) -> int:
     torch.set_num_threads(1)  # the children may not start threads
     for module in PRELOADED:
         __import__(module)
-    _index_operators()
+    _index_operators(CONFIG["forbidden"])
     sys.meta_path.insert(0, _RefuseCourseUtils())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the grader decides when we stop
     ready = {"ready": True, "isolation": isolation, "detail": problem}
@@ -620,6 +627,7 @@ def _isolate(keep_fd: int) -> None:
 
 def _block_operators(names: list[str]) -> None:
     """Make every ATen operator that mentions a forbidden name raise ForbiddenCallError."""
+    _index_operators(names)  # the server indexed the assignment's names already
     blocked = {}  # operator -> the most specific forbidden name it mentions
     for name in sorted(names, key=lambda name: -len(name_words(name))):
         for qualified in _OPERATORS.get("".join(name_words(name)), ()):

@@ -372,7 +372,7 @@ class TestHostileSubmissions:
         says("huge_output", "01.softmax", "bytes are accepted for this case")
         says("returns_float", "01.cross_entropy", "returned a float, expected a torch.Tensor")
         says("crash_at_definition", "01.huber_loss", "killed by SIGSEGV", "at the top level")
-        says("crash_in_a_helper", "01.cross_entropy", "Left out cell", "killed by SIGSEGV")
+        says("crash_in_a_helper", "01.cross_entropy", "Left out cell", "(killed by SIGSEGV)")
         says("crash_in_a_helper", "01.cross_entropy", "log_softmax' is not defined")
         says("top_level_loop", "01.huber_loss", "time limit while it ran cell")
 
@@ -1082,7 +1082,6 @@ class TestRules:
         pid = os.fork()
         if pid == 0:  # the child: block, call each, report which raised
             try:
-                sandbox._index_operators()
                 sandbox._block_operators(["softmax", "log_softmax", "logsumexp"])
                 blocked = []
                 for name, call in {**calls, **allowed}.items():

@@ -88,7 +88,8 @@ class Grader:
             raise ValueError("seed must not be the seed of the cases `check` shows students")
         # The sandbox servers start before any hidden case exists here (they are fresh
         # interpreters, so they could not see one anyway).
-        self.pool = SandboxPool(workers, namespaces)
+        forbidden = sorted({name for ex in assignment.exercises for name in ex.forbidden})
+        self.pool = SandboxPool(workers, namespaces, tuple(forbidden))
         if self.pool.isolation == "root" or (isolated and self.pool.isolation != "namespaces"):
             self.pool.close()
             raise IsolationError(ISOLATION_HELP.format(detail=self.pool.detail))
@@ -196,13 +197,15 @@ class Grader:
                 break
             # That cell ended the process at its top level: leave it out, and run again
             # unless the exercise's function needs it (its own cell, say).
-            crashed[crash] = run.detail or run.ending
+            if run.ending == "timeout":
+                crashed[crash] = "ran until the time limit"
+            else:
+                crashed[crash] = f"ended the process running it ({run.detail})"
             rest = [index for index in run_cells if index != crash]
             if crash in own or not any(ex.name in analysed[index].binds for index in rest):
                 break
         notes = [
-            f"Left out {cell_numbers([index])}: it ended the process running it at the top "
-            f"level ({crashed[index]})."
+            f"Left out {cell_numbers([index])}: at its top level it {crashed[index]}."
             for index in needed
             if index in crashed and index not in run_cells
         ]

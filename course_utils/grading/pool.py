@@ -109,7 +109,7 @@ def _mapped(name: str) -> set[tuple[int, int]]:
 class Server:
     """A sandbox server process and our control socket to it."""
 
-    def __init__(self, namespaces: bool = True):
+    def __init__(self, namespaces: bool = True, forbidden: tuple[str, ...] = ()):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         # Without namespaces the children's working directories go in here: they may
         # enter their own (mode 0711 lets them through) but not list the others'.
@@ -117,7 +117,7 @@ class Server:
         os.chmod(self.scratch, 0o711)
         site_dirs = sorted({str(Path(m.__file__).parent.parent) for m in (np, torch)})
         config = {"site": site_dirs, "uid": sandbox_uid(), "scratch": self.scratch}
-        config["namespaces"] = namespaces
+        config |= {"namespaces": namespaces, "forbidden": list(forbidden)}
         command = [sys.executable, "-I", "-S", sandbox.__file__, str(theirs.fileno())]
         self.process = subprocess.Popen(
             [*command, json.dumps(config)],
@@ -277,11 +277,13 @@ class SandboxPool:
     ISOLATION_LEVELS), ``detail`` why it is not "namespaces".
     """
 
-    def __init__(self, size: int, namespaces: bool = True):
-        self.namespaces = namespaces
+    def __init__(self, size: int, namespaces: bool = True, forbidden: tuple[str, ...] = ()):
+        """``forbidden``: the names the jobs will forbid, so that each server finds their
+        operators once (at start-up, not in every child)."""
+        self.namespaces, self.forbidden = namespaces, forbidden
         self.isolation, self.detail = "namespaces", ""
         self._idle: queue.Queue[Server | None] = queue.Queue()
-        servers = [Server(namespaces) for _ in range(size)]  # they import torch in parallel
+        servers = [Server(namespaces, forbidden) for _ in range(size)]  # import torch in parallel
         try:
             for server in servers:
                 server.wait_ready()
@@ -302,7 +304,7 @@ class SandboxPool:
         server = self._idle.get()
         try:
             if server is None:  # replace the broken one
-                server = Server(self.namespaces)
+                server = Server(self.namespaces, self.forbidden)
                 try:
                     server.wait_ready()
                 except BaseException:
