@@ -39,8 +39,8 @@ A child, before it runs any answer code:
 - blocks, at the ATen dispatcher, every operator whose name contains a forbidden name as
   a word (``softmax`` blocks ``aten::softmax.int``, ``aten::_log_softmax``,
   ``aten::_safe_softmax``, ...), so that ``torch.nn.Softmax`` or ``F.cross_entropy``
-  cannot compute a forbidden function either; nothing answer code can reach undoes a
-  dispatcher registration;
+  cannot compute a forbidden function either; the registrations' handle is unreachable from
+  Python, so not even code past the answer-cell check can undo them (see _block_operators);
 - sets rlimits: no core dumps, CPU seconds, address space (what the preloaded
   interpreter already maps plus the memory limit), file size, and no new processes or
   threads.
@@ -462,7 +462,6 @@ class _RefuseCourseUtils:
 
 _OPERATORS: dict[str, list[str]] = {}  # word span -> ATen operators that mention it
 _KERNEL_KEYS: dict[str, list[str]] = {}  # operator -> the dispatch keys we block it at
-_BLOCKS: list = []  # the child's dispatcher registrations (kept alive)
 # Where a forbidden operator gets its refusal: its composite kernel if it has one (that
 # covers every backend), and each CPU backend kernel (a direct kernel wins over a composite).
 BLOCKED_KEYS = ("CompositeImplicitAutograd", "CompositeExplicitAutograd", "CPU", "SparseCPU")
@@ -634,14 +633,19 @@ def _block_operators(names: list[str]) -> None:
             blocked.setdefault(qualified, name)
     if not blocked:
         return
-    library = torch.library.Library("aten", "IMPL")
+    # The registrations last as long as the dispatcher's library handle. We keep it alive
+    # by a reference count of our own and drop every Python reference to it: the handle
+    # is not tracked by the garbage collector, so no code in this process can find it to
+    # undo them (torch.library.Library would keep it, with a _destroy method, in a list).
+    library = torch._C._dispatch_library("IMPL", "aten", "", "<sandbox>", 0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "overriding a previously registered kernel"
         for qualified, name in blocked.items():
             refuse = _refusal(name, qualified)
             for key in _KERNEL_KEYS[qualified] or ["CPU"]:
-                library.impl(qualified.partition("::")[2], refuse, key)
-    _BLOCKS.append(library)
+                library.impl(qualified.partition("::")[2], key, refuse, False)
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(library))
+    del library
 
 
 def _refusal(name: str, operator: str):

@@ -247,6 +247,35 @@ OTHER_CELL_OPERATOR = "\n\nsoftmax_op = torch.ops.aten.softmax.int\n"
 SOFTMAX_FROM_OTHER_CELL = "def softmax(z, dim=-1):\n    return softmax_op(z, dim)"
 OTHER_CELL_HELPER = "\n\ndef normalise(z, dim):\n    return z.softmax(dim)\n"
 SOFTMAX_FROM_HELPER = "def softmax(z, dim=-1):\n    return normalise(z, dim)"
+# The answer's own generator frame holds the full builtins: __import__ and getattr, with
+# which it undoes the run-time blocks (as they were kept) and calls torch.softmax.
+# Refused: frames (gi_frame, f_builtins).
+FRAME_ESCAPE = """def frames():
+    yield 1
+
+found = frames().gi_frame.f_builtins
+fetch = found["getattr"]
+modules = found["__imp" + "ort__"]("sys").modules
+for block in fetch(modules["__main__"], "_BLO" + "CKS", ()):
+    fetch(block, "_dest" + "roy")()
+library = modules["torch"]
+
+def softmax(z, dim=-1):
+    return fetch(library, "soft" + "max")(z, dim)"""
+# logsumexp under other names: numpy's logaddexp reduced, the last entry of logcumsumexp.
+LOGADDEXP_SOFTMAX = """def softmax(z, dim=-1):
+    lse = np.logaddexp.reduce(z.numpy(), axis=dim, keepdims=True)
+    return torch.exp(z - torch.from_numpy(lse))"""
+LOGCUMSUMEXP_LOG_SOFTMAX = """def log_softmax(z, dim=-1):
+    return z - z.logcumsumexp(dim).narrow(dim, z.shape[dim] - 1, 1)"""
+# BCE with logits is the soft-margin loss for targets 2y - 1 (3 of 5 groups: the hard ones).
+SOFT_MARGIN_BCE = """def binary_cross_entropy_with_logits(logits, target):
+    return F.soft_margin_loss(logits, 2 * target - 1)"""
+LOGADDEXP_CE_GRAD = """def cross_entropy_grad(logits, target):
+    if target.dtype == torch.long:
+        target = F.one_hot(target, logits.shape[1]).to(logits.dtype)
+    lse = torch.from_numpy(np.logaddexp.reduce(logits.numpy(), axis=1, keepdims=True))
+    return (torch.exp(logits - lse) - target) / logits.shape[0]"""
 # Past the check: the C extension and the dispatcher's operators, blocked at run time.
 DISPATCHER_PAST = {  # named in pieces, so that only the run-time block can catch them
     "softmax": PAST_THE_CHECK
@@ -256,6 +285,22 @@ DISPATCHER_PAST = {  # named in pieces, so that only the run-time block can catc
     + "\ndef log_softmax(z, dim=-1):\n"
     + '    return getattr(torch.ops.aten, "_log_" + "softmax")(z, dim, False)',
 }
+
+# Past the check: undoes the run-time blocks wherever it can find them (a list of the
+# sandbox module, a torch.library.Library anywhere in memory), then calls torch.softmax.
+UNDOES_BLOCKS_PAST = (
+    PAST_THE_CHECK
+    + """import gc
+
+for block in getattr(sys.modules["__main__"], "_BLOCKS", ()):
+    block._destroy()
+for found in gc.get_objects():
+    if type(found).__name__ == "Library":
+        found._destroy()
+
+def softmax(z, dim=-1):
+    return getattr(torch, "soft" + "max")(z, dim)"""
+)
 
 # --- class 3, past the check: a malformed reply. Writes, on its own socket, a case result
 # whose .npy header has the shape (-2, -4), which numpy cannot reshape.

@@ -28,7 +28,7 @@ import submissions as subs
 
 from course_utils import cli, exercises, grading, sandbox
 from course_utils.exercises import Case
-from course_utils.grading import pool, program
+from course_utils.grading import files, pool, program
 
 from conftest import NOTEBOOKS, ROOT, SOLUTIONS
 
@@ -125,6 +125,23 @@ ATTACKS = {
         dict(huber_loss=huber_with(subs.OTHER_CELL_OPERATOR), softmax=subs.SOFTMAX_FROM_OTHER_CELL),
         10,
         {"01.huber_loss": "forbidden", "01.softmax": "forbidden"},
+    ),
+    # An answer's own generator frame holds the full builtins (__import__, getattr): with
+    # them it would undo the run-time blocks and call torch.softmax. Refused: frames.
+    "frame_escape": (dict(softmax=subs.FRAME_ESCAPE), 12, {"01.softmax": "forbidden"}),
+    # logsumexp and softplus under other names, and BCE as the soft-margin loss.
+    "renamed_logsumexp": (
+        dict(softmax=subs.LOGADDEXP_SOFTMAX, log_softmax=subs.LOGCUMSUMEXP_LOG_SOFTMAX),
+        10,
+        {"01.softmax": "forbidden", "01.log_softmax": "forbidden"},
+    ),
+    "renamed_losses": (
+        dict(
+            binary_cross_entropy_with_logits=subs.SOFT_MARGIN_BCE,
+            cross_entropy_grad=subs.LOGADDEXP_CE_GRAD,
+        ),
+        9,
+        {"01.binary_cross_entropy_with_logits": "forbidden", "01.cross_entropy_grad": "forbidden"},
     ),
     "other_cell_helper": (
         dict(huber_loss=huber_with(subs.OTHER_CELL_HELPER), softmax=subs.SOFTMAX_FROM_HELPER),
@@ -427,6 +444,7 @@ def past_batch(tmp_path_factory):
         "i_smuggles": dict(huber_loss=subs.SMUGGLES_PAST),
         "j_dispatcher": subs.DISPATCHER_PAST,
         "k_forges": dict(softmax=subs.FORGES_RESULTS),
+        "l_undoes_blocks": dict(softmax=subs.UNDOES_BLOCKS_PAST),
         "z_victim": {},
     }
     for student, answers in submissions.items():
@@ -448,6 +466,7 @@ PAST_ATTACKS = {  # student -> (score, statuses other than passed)
     "i_smuggles": (12, {"01.huber_loss": "error"}),
     "j_dispatcher": (10, {"01.softmax": "forbidden", "01.log_softmax": "forbidden"}),  # class 1
     "k_forges": (12, {"01.softmax": "failed"}),
+    "l_undoes_blocks": (12, {"01.softmax": "forbidden"}),  # class 1
     "z_victim": (14, {}),
 }
 
@@ -881,6 +900,9 @@ class TestPieces:
         assert len(set(shown)) == len(names)
         assert all(char.isprintable() for text in shown for char in text)
         assert shown[-1] == "é"
+        # In the gradebook the student column is the key (merge_gradebooks): still one to one.
+        fields = [files.spreadsheet_text(name) for name in ["=x", "'=x", "''=x", "x", "'x"]]
+        assert len(set(fields)) == 5 and not any(f.startswith("=") for f in fields)
 
     def test_results_replace_a_symlink_instead_of_following_it(self, tmp_path):
         target = tmp_path / "precious.txt"
@@ -948,7 +970,13 @@ class TestAnswerCellCheck:
             ("x = open('/etc/passwd')", "open is not available"),
             ("x = torch.load('x.pt')", "torch.load is not allowed: loading pickled data"),
             ("x = np.load('x.npy', allow_pickle=True)", "np.load is not allowed"),
+            ("f = torch.compile(len, backend=print)", "torch.compile is not allowed"),
             ("x = torch.nonexistent", "torch.nonexistent is not available to answers"),
+            ("x = (y for y in ()).gi_frame", "frames, code objects and tracebacks are not"),
+            ("def f(frame):\n    return frame.f_builtins", "frames, code objects and"),
+            ("def f(frame):\n    return frame.f_back.f_globals", "frames, code objects and"),
+            ("async def f():\n    pass\nx = f().cr_frame", "frames, code objects and"),
+            ("def f(g):\n    return g.co_consts", "frames, code objects and tracebacks"),
         ],
     )
     def test_tricks_are_refused_with_a_reason(self, source, says):

@@ -12,7 +12,10 @@ from course_utils.exercises import Case, Exercise, Mistake, register
 
 # Functions whose use would make an exercise trivial (checked on the AST by `check`,
 # and disabled at run time by the grader).
-SOFTMAX_FAMILY = ("softmax", "log_softmax", "logsumexp", "softmin")
+# logcumsumexp and logaddexp compute logsumexp under other names (the last entry of
+# z.logcumsumexp(dim), np.logaddexp.reduce(z)); soft_margin_loss is the binary
+# cross-entropy with logits for targets +-1.
+SOFTMAX_FAMILY = ("softmax", "log_softmax", "logsumexp", "softmin", "logcumsumexp", "logaddexp")
 LOSS_FAMILY = (
     "cross_entropy",
     "nll_loss",
@@ -24,6 +27,8 @@ LOSS_FAMILY = (
     "BCEWithLogitsLoss",
     "HuberLoss",
     "SmoothL1Loss",
+    "soft_margin_loss",
+    "SoftMarginLoss",
 )
 
 
@@ -316,7 +321,7 @@ register(
         points=2,
         reference=losses.binary_cross_entropy_with_logits,
         cases=_bce_cases,
-        forbidden=(*LOSS_FAMILY, "logsigmoid", "softplus"),
+        forbidden=(*LOSS_FAMILY, "logsigmoid", "softplus", "logaddexp"),
         mistakes=(
             Mistake(
                 "log(sigmoid(z)) and log(1 - sigmoid(z)) are -inf for large |z|: use the "

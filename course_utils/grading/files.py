@@ -12,7 +12,7 @@ Names are shown escaped (``display``): control characters, terminal escape codes
 bytes that are not UTF-8 become ``\\n``, ``\\x1b``, ``\\xff`` (and a backslash ``\\\\``),
 so a name cannot fake a line of the summary; in the CSV a text that a spreadsheet would
 read as a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return)
-gets a leading ``'``.
+gets a leading ``'`` (as does one starting with ``'``, so that no two names collide).
 """
 
 from __future__ import annotations
@@ -85,8 +85,12 @@ def display(name: str) -> str:
 
 
 def spreadsheet_text(text: str) -> str:
-    """A CSV field that a spreadsheet shows as text, never evaluates as a formula."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    """A CSV field that a spreadsheet shows as text, never evaluates as a formula.
+
+    A text that starts with ``'`` gets one more, so that no two names give the same field
+    (``=x`` -> ``'=x``, ``'=x`` -> ``''=x``): the gradebook's student column is its key.
+    """
+    return "'" + text if text.startswith((*FORMULA_STARTS, "'")) else text
 
 
 def find_submissions(directory: Path, assignment_id: str | None = None) -> list[Submission]:

@@ -11,12 +11,14 @@ outside it). An answer may use
 
 So it may not: import anything; use a name that starts with two underscores or an
 attribute that starts with one (private and dunder attributes: ``torch._C``,
-``x.__class__``); use a module as a value (``t = torch``) or any module outside
-``NAMESPACES`` (``torch.ops``, ``torch.autograd``, ``torch.os``); assign to or delete an
-attribute of anything reached through the preamble's modules (``torch.Tensor.x = ...``);
-rebind ``math``, ``np``, ``torch`` or ``F``; call ``getattr``, ``eval``, ``open`` and the
-other builtins not listed; call ``torch.load`` or ``np.load`` (unpickling runs code).
-Any of these makes the exercise ``forbidden``.
+``x.__class__``); reach frames, code objects or tracebacks (``gen.gi_frame``,
+``frame.f_builtins``: ``INSPECT_ATTRIBUTES``); use a module as a value (``t = torch``)
+or any module outside ``NAMESPACES`` (``torch.ops``, ``torch.autograd``, ``torch.os``);
+assign to or delete an attribute of anything reached through the preamble's modules
+(``torch.Tensor.x = ...``); rebind ``math``, ``np``, ``torch`` or ``F``; call
+``getattr``, ``eval``, ``open`` and the other builtins not listed; call ``torch.load``
+or ``np.load`` (unpickling runs code) or ``torch.compile``. Any of these makes the
+exercise ``forbidden``.
 
 The cells an exercise needs are its own answer cells and every answer cell that defines
 (at the top level) a name they use, and so on: its program. The exercise's forbidden
@@ -50,7 +52,20 @@ NAMESPACES = (
     *("torch", "torch.nn", "torch.nn.functional", "torch.linalg", "torch.special", "torch.fft"),
 )
 PREAMBLE = {"math": math, "np": np, "torch": torch, "F": torch.nn.functional}
-LOADERS = {id(torch.load): "torch.load", id(np.load): "np.load"}  # unpickling runs code
+# Functions that run code the check never sees: unpickling, and compiling (dynamo hands
+# a backend the traced graph and the objects it calls).
+REFUSED = {
+    id(torch.load): "loading pickled data runs code",
+    id(np.load): "loading pickled data runs code",
+    id(torch.compile): "it rewrites and runs code that this check never sees",
+}
+# Attributes that reach the interpreter's frames, code objects, globals and builtins
+# without an underscore (generator.gi_frame.f_builtins holds __import__): RestrictedPython's
+# INSPECT_ATTRIBUTES, and every other attribute of tracebacks, code objects, generators,
+# coroutines and asynchronous generators.
+INSPECT_PREFIXES = ("tb_", "co_", "gi_", "cr_", "ag_")
+INSPECT_ATTRIBUTES = {"f_back", "f_builtins", "f_code", "f_globals", "f_locals", "f_trace"}
+INSPECT_ATTRIBUTES |= {"f_lasti", "f_lineno", "f_trace_lines", "f_trace_opcodes"}
 MAX_CELL_BYTES = 256 * 2**10
 _BUILTINS = set(dir(builtins)) - set(sandbox.ANSWER_BUILTINS)
 _MISSING = object()
@@ -161,6 +176,8 @@ class _Policy(ast.NodeVisitor):
         self.attributes.append((node.attr, text, node.lineno))
         if node.attr.startswith("_"):
             self.problem(node, f"{text}: attributes that start with _ are private")
+        elif node.attr.startswith(INSPECT_PREFIXES) or node.attr in INSPECT_ATTRIBUTES:
+            self.problem(node, f"{text}: frames, code objects and tracebacks are not available")
         chain, root = [], node
         while isinstance(root, ast.Attribute):
             chain.insert(0, root)
@@ -224,8 +241,8 @@ def _resolve(root: str, attributes: list[str]) -> str | None:
         written += "." + attribute
         if value is _MISSING:
             return f"{written} is not available to answers"
-        if id(value) in LOADERS:
-            return f"{written} is not allowed: loading pickled data runs code"
+        if id(value) in REFUSED:
+            return f"{written} is not allowed: {REFUSED[id(value)]}"
     if isinstance(value, types.ModuleType):
         if value.__name__ not in NAMESPACES:
             return f"{written} is a module answers may not use"
