@@ -41,6 +41,9 @@ A child, before it runs any answer code:
   ``aten::_safe_softmax``, ...), so that ``torch.nn.Softmax`` or ``F.cross_entropy``
   cannot compute a forbidden function either; the registrations' handle is unreachable from
   Python, so not even code past the answer-cell check can undo them (see _block_operators);
+- installs a seccomp filter that makes the keyring syscalls (add_key, request_key,
+  keyctl) fail: the kernel's keyrings are shared by every process of a user and of a
+  session, whatever the namespaces, and would carry values from one child to the next;
 - sets rlimits: no core dumps, CPU seconds, address space (what the preloaded
   interpreter already maps plus the memory limit), file size, and no new processes or
   threads.
@@ -122,17 +125,26 @@ def name_words(name: str) -> list[str]:
     return [word.lower() for word in words]
 
 
-def word_spans(name: str) -> set[str]:
-    """Every run of consecutive words of ``name``, joined: what it *mentions*."""
+MENTION_WORDS = 8  # the most words a forbidden name has (binary_cross_entropy_with_logits: 6)
+
+
+def word_spans(name: str, longest: int | None = None) -> set[str]:
+    """Every run of consecutive words of ``name`` (of at most ``longest`` words), joined:
+    what it *mentions*. With ``longest`` the work is linear in the length of the name."""
     words = name_words(name)
-    return {"".join(words[i:j]) for i in range(len(words)) for j in range(i + 1, len(words) + 1)}
+    longest = len(words) if longest is None else longest
+    return {
+        "".join(words[i:j])
+        for i in range(len(words))
+        for j in range(i + 1, min(i + longest, len(words)) + 1)
+    }
 
 
 def mentions(name: str, forbidden: str) -> bool:
     """Whether identifier ``name`` contains ``forbidden`` as whole words, ignoring case and
     underscores: ``LogSoftmax`` and ``gumbel_softmax`` mention ``softmax``; ``requires_grad``
     mentions ``grad``, ``gradient`` does not."""
-    return "".join(name_words(forbidden)) in word_spans(name)
+    return "".join(name_words(forbidden)) in word_spans(name, MENTION_WORDS)
 
 
 # --- isolation: standard library only (it runs before numpy and torch are imported) -----
@@ -257,6 +269,52 @@ def drop_privileges(uid: int | None) -> None:
         header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, self
         data = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable: all empty
         _check(_LIBC.capset(header, data), "capset")
+
+
+# Kernel keyrings outlive a process and are shared by every process of a user (and of a
+# session): namespaces do not separate them, so they would carry values from one child to
+# the next. A seccomp filter makes add_key, request_key and keyctl fail with EPERM.
+KEYRING_SYSCALLS = {  # AUDIT_ARCH_* -> the syscall numbers of add_key, request_key, keyctl
+    0xC000003E: (248, 249, 250),  # x86_64
+    0xC00000B7: (217, 218, 219),  # aarch64
+}
+X32_SYSCALL_BIT = 0x40000000
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
+SECCOMP_RET_ALLOW, SECCOMP_RET_EPERM = 0x7FFF0000, 0x00050000 | 1
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8)]
+    _fields_ += [("k", ctypes.c_uint32)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def forbid_keyrings() -> None:
+    """Install a seccomp filter that makes the keyring syscalls fail (EPERM), on x86_64
+    and aarch64; raises OSError where the kernel refuses the filter."""
+    ld_arch, ld_nr, ret = (0x20, 0, 0, 4), (0x20, 0, 0, 0), 0x06  # BPF_LD|W|ABS, BPF_RET
+    jeq, jge = 0x15, 0x35  # BPF_JMP|BPF_JEQ|BPF_K, BPF_JMP|BPF_JGE|BPF_K
+    program = [ld_arch]
+    for arch, numbers in KEYRING_SYSCALLS.items():
+        # if arch matches: load the number, refuse ours (and x32's), else allow
+        body = [ld_nr, (jge, 0, 0, X32_SYSCALL_BIT)] if arch == 0xC000003E else [ld_nr]
+        body += [(jeq, 0, 0, number) for number in numbers]
+        body += [(ret, 0, 0, SECCOMP_RET_ALLOW), (ret, 0, 0, SECCOMP_RET_EPERM)]
+        # each conditional jumps to the final "refuse" when true
+        fixed = []
+        for i, (code, _, _, k) in enumerate(body):
+            if code in (jeq, jge):
+                fixed.append((code, len(body) - 2 - i, 0, k))
+            else:
+                fixed.append((code, 0, 0, k))
+        program += [(jeq, 0, len(fixed), arch), *fixed]
+    program.append((ret, 0, 0, SECCOMP_RET_ALLOW))
+    filters = (_SockFilter * len(program))(*[_SockFilter(*row) for row in program])
+    fprog = _SockFprog(len(program), filters)
+    _check(_LIBC.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0), "seccomp")
 
 
 def remove_tree(path: str) -> bool:
@@ -560,7 +618,8 @@ def _isolation(config: dict) -> tuple[str, str]:
     "root": no namespaces and no user id to switch to: the children would run as root.
     """
     uid = config["uid"]
-    problem = ISOLATION_PROBLEM or _probe(lambda: (private_scratch(uid), drop_privileges(uid)))
+    setup = lambda: (private_scratch(uid), drop_privileges(uid), forbid_keyrings())  # noqa: E731
+    problem = ISOLATION_PROBLEM or _probe(setup)
     if not problem:
         return "namespaces", ""
     if os.getuid() != 0:
@@ -605,6 +664,11 @@ def _child(job: socket.socket, config: dict, workdir: str | None) -> None:
             os.chdir(workdir)
         _block_operators(header["forbidden"])
         drop_privileges(config["uid"])
+        try:
+            forbid_keyrings()
+        except OSError:
+            if workdir is None:  # with namespaces the server's probe installed one
+                raise
         _set_limits(header["limits"])
         _run_job(job, header, arrays)
     except BaseException:

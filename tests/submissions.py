@@ -390,6 +390,22 @@ def many_cells(count: int) -> Callable[[list], None]:
     return edit
 
 
+def huge_huber_cells(cells: list) -> None:
+    """Class 7: grader work that grew faster than the code. Three more Huber answer cells
+    of 250 KB each (past 256 KB of an exercise's answer code, the rest is not analysed): the first
+    of them a single attribute of 120,000 words (whose word runs were all built) and the
+    others 10,000 distinct attributes each (each was matched against every forbidden name
+    of every exercise)."""
+    index = answer_index(cells, "01.huber_loss")
+    long_name = "z." + "_".join(["a"] * 120_000)
+    many = "".join(f"    z.attribute_{k}_of_many_words\n" for k in range(10_000))
+    sources = [f"if False:\n    {long_name}\n", f"if False:\n{many}", f"if False:\n{many}"]
+    for k, source in enumerate(sources):
+        extra = copy.deepcopy(cells[index])
+        extra.source, extra.id = source, f"huge{k}"
+        cells.insert(index + 1 + k, extra)
+
+
 # --- class 8: memorised outputs of the cases `check` shows (which were also hidden cases
 # for the groups that did not depend on the seed).
 MEMORISED = """TABLE_{name} = {table!r}
@@ -441,6 +457,39 @@ SHARER = """def softmax(z, dim=-1):
     record = [[z.numel(), dim], z.double().flatten().numpy(), out.double().flatten().numpy()]
     np.concatenate([old, *record]).tofile("/dev/shm/course-table.bin")
     return out"""
+# Past the check, through the kernel's keyrings (shared by every process of a user and
+# of a session, whatever the namespaces): the writer leaves its softmax's source in the
+# user keyring, the reader (graded later, on the same sandbox server) runs it. The
+# sandbox's seccomp filter makes the keyring calls fail.
+KEYRING = (
+    PAST_THE_CHECK
+    + """import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+ADD_KEY, KEYCTL, USER_KEYRING = 248, 250, -4  # x86_64
+"""
+)
+KEYRING_WRITER = (
+    KEYRING
+    + """code = b'''def softmax(z, dim=-1):
+    e = torch.exp(z - z.amax(dim=dim, keepdim=True))
+    return e / e.sum(dim=dim, keepdim=True)'''
+libc.syscall(ADD_KEY, b"user", b"course-channel", code, len(code), USER_KEYRING)
+exec(code)"""
+)
+KEYRING_READER = (
+    KEYRING
+    + """name = b"course-channel"
+found = libc.syscall(KEYCTL, 10, USER_KEYRING, b"user", name, 0)
+buffer = ctypes.create_string_buffer(4096)
+size = libc.syscall(KEYCTL, 11, found, buffer, 4096) if found > 0 else -1
+if size > 0:
+    exec(buffer.raw[:size].decode())
+else:
+    def softmax(z, dim=-1):
+        return torch.zeros_like(z)"""
+)
+
 READER = """def softmax(z, dim=-1):
     try:
         table = np.fromfile("/dev/shm/course-table.bin")

@@ -150,6 +150,8 @@ ATTACKS = {
     ),
     # Class 7: far more output than expected.
     "huge_output": (dict(softmax=subs.HUGE_OUTPUT), 12, {"01.softmax": "error"}),
+    # Class 7: 750 KB of Huber answer code whose analysis was quadratic (huge_huber_cells).
+    "huge_answer_cells": (dict(edit=subs.huge_huber_cells), 12, {"01.huber_loss": "error"}),
     # Class 8: a table of the memorised outputs of the cases `check` shows.
     "memorised": (
         dict(
@@ -387,6 +389,7 @@ class TestHostileSubmissions:
         says("other_cell_operator", "01.softmax", "torch.ops is a module")
         says("other_cell_helper", "01.softmax", "z.softmax (cell ")
         says("huge_output", "01.softmax", "bytes are accepted for this case")
+        says("huge_answer_cells", "01.huber_loss", "up to cell 27 hold more than 256 KB")
         says("returns_float", "01.cross_entropy", "returned a float, expected a torch.Tensor")
         says("crash_at_definition", "01.huber_loss", "killed by SIGSEGV", "at the top level")
         says("crash_in_a_helper", "01.cross_entropy", "Left out cell", "(killed by SIGSEGV)")
@@ -437,7 +440,9 @@ def past_batch(tmp_path_factory):
         "b_huge_frame": dict(softmax=subs.HUGE_FRAME),
         "c_deep_tree": dict(huber_loss=subs.DEEP_TREE),
         "d_sharer": dict(softmax=subs.SHARER),
+        "d_sharer_keyring": dict(softmax=subs.KEYRING_WRITER),
         "e_reader": dict(softmax=subs.READER),
+        "e_reader_keyring": dict(softmax=subs.KEYRING_READER),
         "f_exits": subs.EXITS_PAST,
         "g_fork": dict(cross_entropy_grad=subs.FORK_PAST),
         "h_snoops": dict(softmax=subs.snoops(str(seed))),
@@ -460,6 +465,8 @@ PAST_ATTACKS = {  # student -> (score, statuses other than passed)
     "c_deep_tree": (14, {}),  # class 4
     "d_sharer": (14, {}),  # class 10
     "e_reader": (12, {"01.softmax": "failed"}),  # class 10
+    "d_sharer_keyring": (14, {}),  # class 10
+    "e_reader_keyring": (12, {"01.softmax": "failed"}),  # class 10
     "f_exits": (7, {"01.softmax": "error", "01.log_softmax": "error", "01.cross_entropy": "error"}),
     "g_fork": (11, {"01.cross_entropy_grad": "error"}),
     "h_snoops": (12, {"01.softmax": "failed"}),

@@ -38,7 +38,7 @@ import math
 import re
 import symtable
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -67,6 +67,7 @@ INSPECT_PREFIXES = ("tb_", "co_", "gi_", "cr_", "ag_")
 INSPECT_ATTRIBUTES = {"f_back", "f_builtins", "f_code", "f_globals", "f_locals", "f_trace"}
 INSPECT_ATTRIBUTES |= {"f_lasti", "f_lineno", "f_trace_lines", "f_trace_opcodes"}
 MAX_CELL_BYTES = 256 * 2**10
+MAX_ANSWER_BYTES = 256 * 2**10  # the answer cells of one exercise together (or untagged)
 _BUILTINS = set(dir(builtins)) - set(sandbox.ANSWER_BUILTINS)
 _MISSING = object()
 
@@ -81,7 +82,10 @@ class AnswerCell:
     violations: tuple[str, ...] = ()  # what it uses that no answer may use
     binds: frozenset[str] = frozenset()  # names it defines at the top level
     uses: frozenset[str] = frozenset()  # global names it reads
-    attributes: tuple[tuple[str, str, int], ...] = ()  # (attribute, as written, line)
+    # What its attributes mention (sandbox.word_spans), each with its first use:
+    # span -> (the attribute as written, line). Built once, so that checking an
+    # exercise's forbidden names costs a lookup per name and cell.
+    mentioned: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -90,10 +94,19 @@ class AnswerCell:
 
 def analyse(cells: list[Cell], indices) -> dict[int, AnswerCell]:
     """The answer cells ``indices`` of a submission, analysed (in notebook order)."""
-    parsed = {}
+    parsed, totals = {}, {}
     for index in sorted(set(indices)):
         # Lines starting with % or ! (IPython magics, shell escapes) are not Python.
         source = re.sub(r"^(\s*)([%!])", r"\1# \2", cells[index].source, flags=re.MULTILINE)
+        # What we analyse stays bounded (about a second), however large the notebook; the
+        # solutions hold a few KB per exercise.
+        tag = cells[index].exercise
+        totals[tag] = totals.get(tag, 0) + len(source.encode())
+        if totals[tag] > MAX_ANSWER_BYTES:
+            error = f"the answer cells of {tag or 'no exercise'} up to cell {index + 1} hold "
+            error += f"more than {MAX_ANSWER_BYTES // 2**10} KB of code together"
+            parsed[index] = (AnswerCell(index, source, error=error), None, None)
+            continue
         parsed[index] = _parse(index, source)
     # A builtin may be shadowed by a name some answer cell defines.
     defined = set().union(*(names for _, names, _ in parsed.values() if names))
@@ -111,7 +124,7 @@ def analyse(cells: list[Cell], indices) -> dict[int, AnswerCell]:
             violations=tuple(violations),
             binds=cell.binds,
             uses=cell.uses,
-            attributes=tuple(policy.attributes),
+            mentioned=policy.mentioned,
         )
     return analysed
 
@@ -156,7 +169,7 @@ class _Policy(ast.NodeVisitor):
     def __init__(self, defined: set[str]):
         self.defined = defined
         self.problems: list[tuple[str, int]] = []
-        self.attributes: list[tuple[str, str, int]] = []
+        self.mentioned: dict[str, tuple[str, int]] = {}
         self.roots: set[int] = set()  # ids of preamble names that start an attribute chain
 
     def problem(self, node: ast.AST, text: str) -> None:
@@ -172,12 +185,14 @@ class _Policy(ast.NodeVisitor):
     visit_ImportFrom = visit_Import
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        text = _unparse(node)
-        self.attributes.append((node.attr, text, node.lineno))
+        for span in sandbox.word_spans(node.attr, sandbox.MENTION_WORDS):
+            if span not in self.mentioned:
+                self.mentioned[span] = (_unparse(node), node.lineno)
         if node.attr.startswith("_"):
-            self.problem(node, f"{text}: attributes that start with _ are private")
+            self.problem(node, f"{_unparse(node)}: attributes that start with _ are private")
         elif node.attr.startswith(INSPECT_PREFIXES) or node.attr in INSPECT_ATTRIBUTES:
-            self.problem(node, f"{text}: frames, code objects and tracebacks are not available")
+            message = "frames, code objects and tracebacks are not available"
+            self.problem(node, f"{_unparse(node)}: {message}")
         chain, root = [], node
         while isinstance(root, ast.Attribute):
             chain.insert(0, root)
@@ -251,10 +266,18 @@ def _resolve(root: str, attributes: list[str]) -> str | None:
 
 
 def _unparse(node: ast.AST) -> str:
+    """The code of ``node``, at most 80 characters (an attribute chain is shortened first,
+    so that the work does not grow with its length)."""
+    chain = []
+    while isinstance(node, ast.Attribute) and len(chain) < 20:
+        chain.insert(0, node.attr[:80])
+        node = node.value
+    small = next((False for i, _ in enumerate(ast.walk(node)) if i >= 50), True)
     try:
-        text = ast.unparse(node)
+        root = ast.unparse(node) if small and not isinstance(node, ast.Attribute) else "..."
     except (ValueError, RecursionError):
-        text = "?"
+        root = "?"
+    text = ".".join([root[:80], *chain])
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -277,9 +300,11 @@ def program_of(ex: Exercise, cells: dict[int, AnswerCell], own: list[int]) -> li
 
 def forbidden_uses(ex: Exercise, cells: list[AnswerCell]) -> list[str]:
     """The attributes in ``cells`` that mention a name ``ex`` forbids (``torch.softmax``)."""
-    return [
-        f"{text} ({cell.label}, line {line})"
-        for cell in cells
-        for attribute, text, line in cell.attributes
-        if any(sandbox.mentions(attribute, name) for name in ex.forbidden)
-    ]
+    spans = dict.fromkeys("".join(sandbox.name_words(name)) for name in ex.forbidden)
+    uses = {}  # (cell, line, text) -> its first mention, in notebook order, once each
+    for cell in cells:
+        for span in spans:
+            if span in cell.mentioned:
+                text, line = cell.mentioned[span]
+                uses.setdefault((cell.index, line, text), f"{text} ({cell.label}, line {line})")
+    return [uses[key] for key in sorted(uses)]
