@@ -1004,6 +1004,12 @@ class TestAnswerCellCheck:
         assert not sandbox.mentions("gradient", "grad")
         assert not sandbox.mentions("isfinite", "init")
         assert not sandbox.mentions("logcumsumexp", "logsumexp")
+        # Names are matched as runs of at most MENTION_WORDS words (linear in a name's length).
+        longest = max(
+            len(sandbox.name_words(n)) for e in exercises.REGISTRY.values() for n in e.forbidden
+        )
+        assert longest <= sandbox.MENTION_WORDS
+        assert sandbox.mentions("x_" * 100_000 + "soft_max", "SoftMax")
 
     def test_an_exercise_runs_the_cells_it_needs(self):
         source = [
