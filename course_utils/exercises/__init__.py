@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from course_utils import _lectures
-from course_utils.sandbox import GeneratorSeed, to_arrays, to_torch
+from course_utils.conversion import GeneratorSeed, to_arrays, to_torch
 
 __all__ = [
     "EXERCISE_TAG",

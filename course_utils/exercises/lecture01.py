@@ -12,7 +12,10 @@ from course_utils.exercises import Case, Exercise, Mistake, register
 
 # Functions whose use would make an exercise trivial (checked on the AST by `check`,
 # and disabled at run time by the grader).
-SOFTMAX_FAMILY = ("softmax", "log_softmax", "logsumexp", "softmin")
+# logcumsumexp and logaddexp compute logsumexp under other names (the last entry of
+# z.logcumsumexp(dim), np.logaddexp.reduce(z)); soft_margin_loss is the binary
+# cross-entropy with logits for targets +-1.
+SOFTMAX_FAMILY = ("softmax", "log_softmax", "logsumexp", "softmin", "logcumsumexp", "logaddexp")
 LOSS_FAMILY = (
     "cross_entropy",
     "nll_loss",
@@ -24,6 +27,8 @@ LOSS_FAMILY = (
     "BCEWithLogitsLoss",
     "HuberLoss",
     "SmoothL1Loss",
+    "soft_margin_loss",
+    "SoftMarginLoss",
 )
 
 
@@ -128,14 +133,16 @@ def _bce_cases(rng):
             "float32",
             {"logits": _logits(rng, (6,), np.float32), "target": hard((6,)).astype(np.float32)},
         ),
+    ]
+    # Every group's values come from rng, so that a table of memorised outputs is no
+    # answer. Both signs of a logit near ±1000 meet both targets.
+    signs = np.concatenate([[-1.0, 1.0, -1.0, 1.0], rng.choice([-1.0, 1.0], size=2)])
+    big = signs * rng.uniform(500.0, 1000.0, size=6)
+    cases += [
         Case(
-            "extreme logits (±1000)",
-            {
-                "logits": np.array([-1000.0, 1000.0, -1000.0, 1000.0]),
-                "target": np.array([0.0, 1.0, 1.0, 0.0]),
-            },
+            "extreme logits (±1000)", {"logits": big, "target": np.r_[0.0, 1.0, 1.0, 0.0, hard(2)]}
         ),
-        Case("a batch of one", {"logits": np.array([0.3]), "target": np.array([1.0])}),
+        Case("a batch of one", {"logits": _logits(rng, (1,)), "target": hard((1,))}),
     ]
     return cases
 
@@ -163,8 +170,10 @@ def _huber_cases(rng):
             "float32",
             {"pred": _logits(rng, (7,), np.float32), "target": _logits(rng, (7,), np.float32)},
         ),
-        Case("a batch of one", {"pred": np.array([3.0]), "target": np.array([0.5])}),
     ]
+    target = rng.standard_normal(1)  # one residual beyond delta = 1, of either sign
+    residual = rng.choice([-1.0, 1.0]) * rng.uniform(1.5, 3.0, size=1)
+    cases.append(Case("a batch of one", {"pred": target + residual, "target": target}))
     return cases
 
 
@@ -312,7 +321,7 @@ register(
         points=2,
         reference=losses.binary_cross_entropy_with_logits,
         cases=_bce_cases,
-        forbidden=(*LOSS_FAMILY, "logsigmoid", "softplus"),
+        forbidden=(*LOSS_FAMILY, "logsigmoid", "softplus", "logaddexp"),
         mistakes=(
             Mistake(
                 "log(sigmoid(z)) and log(1 - sigmoid(z)) are -inf for large |z|: use the "

@@ -317,9 +317,19 @@ def _gain_cases(rng):
     return [
         Case("slopes in (0, 1)", {"negative_slope": float(rng.uniform(0.05, 0.95))}),
         Case("slopes in (0, 1)", {"negative_slope": float(rng.uniform(0.05, 0.95))}),
-        Case("ReLU: negative_slope = 0", {"negative_slope": 0.0}),
-        Case("PyTorch's default slope 0.01", {"negative_slope": 0.01}),
-        Case("slope 1: the identity", {"negative_slope": 1.0}),
+        # Each special slope comes with one drawn near it, so that every group depends on
+        # the seed (a table of memorised outputs is no answer).
+        Case("ReLU (slope 0) and slopes near 0", {"negative_slope": 0.0}),
+        Case("ReLU (slope 0) and slopes near 0", {"negative_slope": float(rng.uniform(0, 0.005))}),
+        Case("PyTorch's default slope 0.01 and near it", {"negative_slope": 0.01}),
+        Case(
+            "PyTorch's default slope 0.01 and near it",
+            {"negative_slope": float(rng.uniform(0.005, 0.02))},
+        ),
+        Case("slope 1 (the identity) and near it", {"negative_slope": 1.0}),
+        Case(
+            "slope 1 (the identity) and near it", {"negative_slope": float(rng.uniform(0.9, 1.1))}
+        ),
         Case("slopes above 1", {"negative_slope": float(rng.uniform(1.5, 4.0))}),
     ]
 

@@ -37,6 +37,13 @@ def _indices(rng, n, k):
     return rng.integers(0, k, size=n).astype(np.int64)
 
 
+def _missing_a_class(rng, n, k):
+    """n class indices below k that leave out one class (each group draws from rng, so that
+    a table of memorised outputs is no answer)."""
+    present = np.delete(np.arange(k), rng.integers(k))
+    return rng.choice(present, size=n).astype(np.int64)
+
+
 def _smooth_labels_cases(rng):
     cases = []
     for _ in range(3):
@@ -59,11 +66,11 @@ def _smooth_labels_cases(rng):
         ),
         Case(
             "a class that no example has",
-            {"target": np.array([0, 0, 1], dtype=np.int64), "num_classes": 5, "alpha": 0.2},
+            {"target": _missing_a_class(rng, 3, 5), "num_classes": 5, "alpha": 0.2},
         ),
         Case(
             "a batch of one",
-            {"target": np.array([2], dtype=np.int64), "num_classes": 3, "alpha": _alpha(rng)},
+            {"target": _indices(rng, 1, 3), "num_classes": 3, "alpha": _alpha(rng)},
         ),
     ]
     return cases
@@ -104,10 +111,13 @@ def _gap_cases(rng):
         k = int(rng.choice([2, 3, 10, 100]))
         cases.append(Case("random K and alpha", {"num_classes": k, "alpha": _alpha(rng)}))
     cases += [
-        Case("tiny and large alpha", {"num_classes": 10, "alpha": 1e-4}),
-        Case("tiny and large alpha", {"num_classes": 5, "alpha": 0.9}),
+        Case(
+            "tiny and large alpha",
+            {"num_classes": 10, "alpha": float(10 ** rng.uniform(-4.5, -3.5))},
+        ),
+        Case("tiny and large alpha", {"num_classes": 5, "alpha": float(rng.uniform(0.85, 0.95))}),
         Case("alpha = 1: uniform targets", {"num_classes": int(rng.integers(2, 20)), "alpha": 1.0}),
-        Case("K = 1000 (ImageNet)", {"num_classes": 1000, "alpha": 0.1}),
+        Case("K = 1000 (ImageNet)", {"num_classes": 1000, "alpha": float(rng.uniform(0.05, 0.2))}),
     ]
     return cases
 
@@ -156,8 +166,9 @@ def _ece_cases(rng):
             [0.0, 0.0, 1.0, 0.0],  # 1.0
         ]
     )
+    order = rng.permutation(len(edges))
     cases += [
-        case("confidences on bin edges, ties", edges, np.array([0, 1, 0, 3, 0, 2]), n_bins=4),
+        case("confidences on bin edges, ties", edges[order], _indices(rng, 6, 4), n_bins=4),
         case("a batch of one", _probs(rng, 1, 3), _indices(rng, 1, 3)),
     ]
     return cases
