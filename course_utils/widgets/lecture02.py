@@ -231,7 +231,7 @@ class OptimizerExplorer(Explorer):
         (self.path_line,) = ax_path.plot([], [], ".-", color="tab:red", markersize=3, lw=1)
         (self.start_marker,) = ax_path.plot([], [], "o", color="tab:red")
         (self.end_marker,) = ax_path.plot([], [], "x", color="black", markersize=9, mew=2)
-        ax_path.set(xlabel="x", ylabel="y")
+        ax_path.set(xlabel="$w_1$", ylabel="$w_2$")  # the weights; x and y are data
         (self.gap_line,) = ax_gap.semilogy([], [], color="tab:red")
         ax_gap.set(xlim=(0, self.steps), ylim=self.gap_limits, xlabel="step")
         ax_gap.set_ylabel("$f - f^*$")
