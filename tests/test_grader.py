@@ -47,40 +47,48 @@ def output_of(result: dict, exercise_id: str) -> str:
 
 # student -> (answers replaced in the full solution, score, statuses other than passed)
 ATTACKS = {
-    "monkeypatch": (dict(softmax=subs.MONKEYPATCH), 12, {"01.softmax": "failed"}),
+    "monkeypatch": (dict(softmax=subs.MONKEYPATCH), subs.TOTAL - 2, {"01.softmax": "failed"}),
     "imports_reference": (
         dict(log_softmax=subs.IMPORTS_REFERENCE, huber_loss=subs.SMUGGLES_REFERENCE),
-        10,
+        subs.TOTAL - 4,
         {"01.log_softmax": "forbidden", "01.huber_loss": "error"},
     ),
-    "input_transformer": (dict(softmax=subs.INPUT_TRANSFORMER), 12, {"01.softmax": "failed"}),
+    "input_transformer": (
+        dict(softmax=subs.INPUT_TRANSFORMER),
+        subs.TOTAL - 2,
+        {"01.softmax": "failed"},
+    ),
     "always_equal": (
         dict(softmax=subs.ALWAYS_EQUAL, log_softmax=subs.TENSOR_SUBCLASS),
-        10,
+        subs.TOTAL - 4,
         {"01.softmax": "error", "01.log_softmax": "error"},
     ),
     "exits": (
         dict(softmax=subs.SYS_EXIT, log_softmax=subs.OS_EXIT, cross_entropy=subs.SIGKILL),
-        7,
+        subs.TOTAL - 7,
         {"01.softmax": "error", "01.log_softmax": "error", "01.cross_entropy": "error"},
     ),
-    "infinite_loop": (dict(softmax=subs.INFINITE_LOOP), 12, {"01.softmax": "timeout"}),
+    "infinite_loop": (dict(softmax=subs.INFINITE_LOOP), subs.TOTAL - 2, {"01.softmax": "timeout"}),
     "memory_bomb": (
         dict(log_softmax=subs.MEMORY_BOMB, huber_loss=subs.TORCH_MEMORY_BOMB),
-        10,
+        subs.TOTAL - 4,
         {"01.log_softmax": "memory", "01.huber_loss": "memory"},
     ),
-    "fork": (dict(cross_entropy_grad=subs.FORK), 11, {"01.cross_entropy_grad": "error"}),
-    "prints_100mb": (dict(softmax=subs.PRINTS_100MB), 14, {}),
-    "syntax_error": (dict(softmax=subs.SYNTAX_ERROR), 12, {"01.softmax": "error"}),
+    "fork": (
+        dict(cross_entropy_grad=subs.FORK),
+        subs.TOTAL - 3,
+        {"01.cross_entropy_grad": "error"},
+    ),
+    "prints_100mb": (dict(softmax=subs.PRINTS_100MB), subs.TOTAL, {}),
+    "syntax_error": (dict(softmax=subs.SYNTAX_ERROR), subs.TOTAL - 2, {"01.softmax": "error"}),
     "forbidden_at_run_time": (
         dict(softmax=subs.FORBIDDEN_AT_RUN_TIME),
-        12,
+        subs.TOTAL - 2,
         {"01.softmax": "forbidden"},
     ),
-    "deleted_answer_cell": (dict(softmax=None), 12, {"01.softmax": "not_attempted"}),
-    "duplicated_answer_cell": (dict(edit=subs.duplicate_softmax_cell), 14, {}),
-    "edited_locked_cells": (dict(edit=subs.edit_locked_cells), 14, {}),
+    "deleted_answer_cell": (dict(softmax=None), subs.TOTAL - 2, {"01.softmax": "not_attempted"}),
+    "duplicated_answer_cell": (dict(edit=subs.duplicate_softmax_cell), subs.TOTAL, {}),
+    "edited_locked_cells": (dict(edit=subs.edit_locked_cells), subs.TOTAL, {}),
 }
 # Reasons given for files that are not notebook submissions.
 NOT_NOTEBOOKS = {
@@ -139,7 +147,7 @@ def batch(tmp_path_factory):
 class TestHonestSubmissions:
     def test_the_full_solution_scores_full_marks(self, grader, tmp_path):
         result = grader.grade(subs.solved(tmp_path / "full.ipynb")).to_json()
-        assert result["score"] == result["extra_data"]["max_score"] == subs.TOTAL == 14
+        assert result["score"] == result["extra_data"]["max_score"] == subs.TOTAL == 19
         assert problems(result) == {}
         assert "every cell outside the answer cells is as released" in result["output"]
 
@@ -157,7 +165,7 @@ class TestHonestSubmissions:
             cross_entropy_grad=subs.CE_GRAD_NO_MEAN,  # right only for a batch of one: 3 * 1/5
         )
         result = grader.grade(path).to_json()
-        assert result["score"] == pytest.approx(14 - 0.4 - 2 - 2.4)
+        assert result["score"] == pytest.approx(subs.TOTAL - 0.4 - 2 - 2.4)
         scores = {test["name"].split(":")[0]: test["score"] for test in result["tests"]}
         assert scores["01.softmax"] == pytest.approx(1.6)
         assert scores["01.cross_entropy_grad"] == pytest.approx(0.6)
@@ -190,7 +198,7 @@ class TestHostileSubmissions:
         students |= {"snoops.ipynb", "in_a_folder", "top_level_loop.ipynb", *NOT_NOTEBOOKS}
         assert set(batch.rows) == set(batch.results) == students
         assert batch.rows["in_a_folder"]["file"] == f"in_a_folder/work/{subs.ASSIGNMENT}.ipynb"
-        assert float(batch.rows["in_a_folder"]["total"]) == 14
+        assert float(batch.rows["in_a_folder"]["total"]) == subs.TOTAL
 
     @pytest.mark.parametrize("student", ATTACKS)
     def test_an_attack_scores_exactly_what_its_honest_content_deserves(self, batch, student):
@@ -199,7 +207,7 @@ class TestHostileSubmissions:
         assert result["score"] == pytest.approx(score)
         assert problems(result) == statuses
         row = batch.rows[f"{student}.ipynb"]
-        assert float(row["total"]) == pytest.approx(score) and float(row["max_score"]) == 14
+        assert float(row["total"]) == pytest.approx(score) and float(row["max_score"]) == subs.TOTAL
 
     def test_every_status_is_a_known_one(self, batch):
         statuses = {
@@ -209,7 +217,7 @@ class TestHostileSubmissions:
 
     def test_snooping_finds_no_seed_no_environment_no_descriptor_and_no_root(self, batch):
         result = batch.results["snoops.ipynb"]
-        assert result["score"] == 12 and problems(result) == {"01.softmax": "failed"}
+        assert result["score"] == subs.TOTAL - 2 and problems(result) == {"01.softmax": "failed"}
 
     def test_the_submission_time_limit_stops_a_top_level_loop(self, batch):
         tests = batch.results["top_level_loop.ipynb"]["tests"]
@@ -217,7 +225,7 @@ class TestHostileSubmissions:
         assert sum(test["score"] for test in tests) == 0
         # 3 s for each of the first two exercises use up the 6 s; the rest never start.
         not_run = [test for test in tests if "Not run" in test["output"]]
-        assert len(not_run) == 4
+        assert len(not_run) == len(exercises.for_lecture("01")) - 2
 
     def test_printed_output_is_truncated(self, batch):
         output = output_of(batch.results["prints_100mb.ipynb"], "01.softmax")
@@ -272,10 +280,10 @@ class TestSandboxServer:
             threading.Timer(1.0, server.kill).start()  # dies while huber_loss loops
             result = grader.grade(subs.solved(tmp_path / "loop.ipynb", huber_loss=loop))
             assert server.poll() is not None
-            assert result.score == 12
+            assert result.score == subs.TOTAL - 2
             assert problems(result.to_json()) == {"01.huber_loss": "error"}
             assert "the sandbox server stopped" in result.tests[0].output
-            assert grader.grade(subs.solved(tmp_path / "full.ipynb")).score == 14
+            assert grader.grade(subs.solved(tmp_path / "full.ipynb")).score == subs.TOTAL
 
 
 class TestCommandLine:
@@ -294,7 +302,9 @@ class TestCommandLine:
             assert "pass --seed to grade the same cases again" in done.stderr
             assert (out_dir / "results.json.forged").exists()  # the attack did write there
             result = json.loads(out.read_text())
-            assert result["score"] == 12 and problems(result) == {"01.softmax": "failed"}
+            assert result["score"] == subs.TOTAL - 2 and problems(result) == {
+                "01.softmax": "failed"
+            }
             assert stat.S_IMODE(out.stat().st_mode) == 0o600
         finally:
             shutil.rmtree(out_dir)
