@@ -29,6 +29,7 @@ from course_utils import _validate
 
 __all__ = [
     "accuracy",
+    "best_constant_cross_entropy",
     "binary_cross_entropy_with_logits",
     "cross_entropy",
     "cross_entropy_grad",
@@ -37,6 +38,7 @@ __all__ = [
     "mse_loss",
     "numerical_gradient",
     "softmax",
+    "softmax_squared_error_grad",
 ]
 
 
@@ -247,6 +249,59 @@ def numerical_gradient(f, x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
         x[i] = original
         grad[i] = (f_plus - f_minus) / (2 * eps)
     return grad
+
+
+def softmax_squared_error_grad(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Gradient of the squared error between softmax(z) and the target, without autograd.
+
+    Per example L = sum_c (p_c - g_c)^2 with p = softmax(z) and g the target distribution
+    (class indices or probabilities, as in ``cross_entropy``). The softmax's Jacobian is
+    d p_c / d z_k = p_c ([c == k] - p_k), so with d = 2 (p - g)
+
+        d L / d z_k = sum_c d_c p_c ([c == k] - p_k) = p_k (d_k - sum_c p_c d_c)
+
+    and the mean over the batch divides by N. Every term carries a factor p_k: where the
+    softmax is confidently wrong (p_y near 0), the gold logit gets almost no gradient.
+
+    logits: (N, C) or (C,) (then N = 1); target as in ``cross_entropy``.
+    Returns a tensor of the shape of ``logits``.
+    """
+    _check_logits(logits)
+    g = _target_distribution(logits, target, 0.0)
+    p = softmax(logits, dim=-1)
+    d = 2 * (p - g)
+    batch_size = logits.shape[0] if logits.dim() == 2 else 1
+    return p * (d - (p * d).sum(dim=-1, keepdim=True)) / batch_size
+
+
+def best_constant_cross_entropy(target: torch.Tensor, num_classes: int) -> float:
+    """The lowest mean cross-entropy of a model that ignores its input (the same logits for all).
+
+    With constant logits b and q = softmax(b), the mean loss over labels y_1..y_N is
+    -sum_c f_c log q_c, where f_c is the fraction of labels equal to c. It equals
+    H(f) + KL(f || q) >= H(f), with equality at q = f, so the minimum is the entropy of
+    the label frequencies,
+
+        H(f) = -sum_c f_c log f_c        (0 log 0 = 0: absent classes add nothing),
+
+    log C for balanced classes and 0 when every label is the same. A classifier whose
+    loss is not below H(f) has learned nothing from its inputs.
+
+    target: class indices, int64 of shape (N,), values in [0, num_classes).
+    Returns H(f) as a Python float.
+    """
+    num_classes = _validate.integer(num_classes, "num_classes", low=1)
+    _validate.tensor(target, "target")
+    if target.dtype != torch.int64 or target.dim() != 1 or target.numel() == 0:
+        raise ValueError(
+            f"target must be a non-empty 1-D int64 tensor of class indices, got dtype "
+            f"{target.dtype} and shape {tuple(target.shape)}"
+        )
+    if target.min() < 0 or target.max() >= num_classes:
+        raise ValueError(f"target class indices must be in [0, {num_classes})")
+    f = torch.bincount(target, minlength=num_classes).double() / target.numel()
+    f = f[f > 0]
+    return -(f * f.log()).sum().item()
 
 
 # --- helpers -------------------------------------------------------------------------------

@@ -46,6 +46,8 @@ __all__ = [
     "adagrad_step",
     "adam_step",
     "delta_bar_delta_step",
+    "momentum_max_lr",
+    "momentum_rate",
     "nesterov_step",
     "newton_step",
     "rmsprop_step",
@@ -574,3 +576,75 @@ def newton_step(f, x: torch.Tensor, damping: float = 0.0) -> torch.Tensor:
     H = torch.autograd.functional.hessian(f, x)
     identity = torch.eye(x.numel(), dtype=x.dtype, device=x.device)
     return x - torch.linalg.solve(H + damping * identity, grad)
+
+
+# --- heavy-ball momentum on a quadratic (lecture 02, section 5) ------------------------------
+
+
+def _hessian_eigenvalues(hessian) -> torch.Tensor:
+    """The eigenvalues of a symmetric positive semi-definite, nonzero Hessian (ascending)."""
+    _validate.tensor(hessian, "hessian", floating=True)
+    if hessian.dim() != 2 or hessian.shape[0] != hessian.shape[1] or hessian.numel() == 0:
+        raise ValueError(f"hessian must be a square matrix (d, d), got {tuple(hessian.shape)}")
+    if not torch.isfinite(hessian).all():
+        raise ValueError("hessian must be finite, but it holds NaN or inf")
+    scale = hessian.abs().max().item()
+    if not torch.allclose(hessian, hessian.T, rtol=1e-6, atol=1e-9 * scale):
+        raise ValueError("hessian must be symmetric")
+    eigenvalues = torch.linalg.eigvalsh(hessian.double())
+    if eigenvalues[-1] <= 0 or eigenvalues[0] < -1e-9 * eigenvalues[-1]:
+        raise ValueError(
+            "hessian must be positive semi-definite and not zero, got eigenvalues from "
+            f"{eigenvalues[0].item():.3g} to {eigenvalues[-1].item():.3g}"
+        )
+    return eigenvalues.clamp(min=0.0)
+
+
+def momentum_max_lr(hessian: torch.Tensor, momentum: float = 0.0) -> float:
+    r"""The learning rates for which heavy-ball momentum converges on a quadratic: lr below this.
+
+    On f(w) = 1/2 (w - w*)^T H (w - w*), SGD with momentum (PyTorch's form, constant lr)
+    is the heavy ball w_t = w_{t-1} - lr * H (w_{t-1} - w*) + momentum * (w_{t-1} - w_{t-2}).
+    Along an eigenvector of H with eigenvalue lam the error e_t obeys
+
+        e_t = (1 + momentum - lr * lam) e_{t-1} - momentum * e_{t-2},
+
+    whose characteristic polynomial r^2 - (1 + momentum - lr * lam) r + momentum has both
+    roots inside the unit circle exactly when |1 + momentum - lr * lam| < 1 + momentum,
+    that is 0 < lr * lam < 2 (1 + momentum). So every direction converges iff
+
+        0 < lr < 2 (1 + momentum) / lam_max.
+
+    hessian: (d, d) symmetric positive semi-definite, not zero; momentum in [0, 1).
+    Returns 2 (1 + momentum) / lam_max as a Python float (2 / lam_max without momentum).
+    """
+    momentum = _validate.number(momentum, "momentum", low=0.0, high=1.0, high_open=True)
+    lam_max = _hessian_eigenvalues(hessian)[-1].item()
+    return 2 * (1 + momentum) / lam_max
+
+
+def momentum_rate(hessian: torch.Tensor, lr: float, momentum: float = 0.0) -> float:
+    r"""The factor by which heavy-ball momentum shrinks the error per step, in the long run.
+
+    With the recurrence of ``momentum_max_lr``, the error along an eigenvector with
+    eigenvalue lam is a combination of r1^t and r2^t, the roots of
+    r^2 - a r + momentum with a = 1 + momentum - lr * lam. Their largest modulus is
+
+        (|a| + sqrt(a^2 - 4 momentum)) / 2     if a^2 >= 4 momentum (real roots)
+        sqrt(momentum)                         otherwise (complex roots: a damped spiral)
+
+    and the slowest direction decides: rate = max over the eigenvalues of that modulus.
+    Without momentum it is max_i |1 - lr * lam_i|, gradient descent's factor. A rate >= 1
+    means no convergence. (With a repeated root the error decays like t * rate^t: the rate
+    is still the factor per step in the long run.)
+
+    hessian: (d, d) symmetric positive semi-definite, not zero; lr > 0; momentum in [0, 1).
+    Returns the rate as a Python float.
+    """
+    lr = _validate.number(lr, "lr", low=0.0, low_open=True)
+    momentum = _validate.number(momentum, "momentum", low=0.0, high=1.0, high_open=True)
+    a = 1 + momentum - lr * _hessian_eigenvalues(hessian)
+    discriminant = a**2 - 4 * momentum
+    real = (a.abs() + discriminant.clamp(min=0.0).sqrt()) / 2
+    modulus = torch.where(discriminant >= 0, real, math.sqrt(momentum))
+    return modulus.max().item()

@@ -89,7 +89,17 @@ def _points(trajectory):
 
 
 def plot_contour(
-    f, trajectories=None, *, xlim=(-2.0, 2.0), ylim=(-2.0, 2.0), levels=30, resolution=200, ax=None
+    f,
+    trajectories=None,
+    *,
+    xlim=(-2.0, 2.0),
+    ylim=(-2.0, 2.0),
+    levels=30,
+    resolution=200,
+    ax=None,
+    xlabel="x",
+    ylabel="y",
+    minima=None,
 ):
     """Contour lines of a 2-D function, with one or several optimizer trajectories.
 
@@ -101,6 +111,9 @@ def plot_contour(
         (3 lines per trajectory).
     levels: number of contour levels, or their values: for functions with a
         huge range, like Rosenbrock, use e.g. ``numpy.logspace(-1, 3, 15)``.
+    xlabel, ylabel: the axis labels (name the parameters, e.g. "$w_1$", "$w_2$").
+    minima: optional points, shape (m, 2), marked with black stars; they are drawn
+        after the trajectories, so ``ax.lines[-1]`` holds them.
     """
     if ax is None:
         _, ax = plt.subplots()
@@ -118,9 +131,12 @@ def plot_contour(
         (line,) = ax.plot(points[:, 0], points[:, 1], ".-", markersize=3, label=label)
         ax.plot(*points[0], "o", color=line.get_color())
         ax.plot(*points[-1], "x", color=line.get_color(), markersize=9, markeredgewidth=2)
+    if minima is not None:
+        stars = as_array(minima).reshape(-1, 2)
+        ax.plot(stars[:, 0], stars[:, 1], "*", color="black", markersize=11, label="_minima")
     if any(label for label in trajectories or {}):
         ax.legend()
-    ax.set(xlim=xlim, ylim=ylim, xlabel="x", ylabel="y")
+    ax.set(xlim=xlim, ylim=ylim, xlabel=xlabel, ylabel=ylabel)
     return ax
 
 
@@ -215,6 +231,9 @@ def plot_paths_and_losses(
     floor=1e-16,
     title=None,
     figsize=(10, 3.8),
+    xlabel="x",
+    ylabel="y",
+    minima=None,
 ):
     """Left: optimizer paths on the contours of f; right: f - f_min against the step, log scale.
 
@@ -222,10 +241,22 @@ def plot_paths_and_losses(
     visited, shape (T + 1, 2)}, drawn with ``plot_contour`` on a resolution x resolution
     grid (circle at the start, cross at the end); each path's loss curve has the same color.
     Values of f - f_min below ``floor`` are drawn at ``floor`` (a log axis cannot show 0);
-    non-finite values (a diverging run) are left out. Returns the figure.
+    non-finite values (a diverging run) are left out. xlabel, ylabel and minima go to
+    ``plot_contour``. Returns the figure.
     """
     fig, (ax_path, ax_loss) = plt.subplots(1, 2, figsize=figsize, layout="tight")
-    plot_contour(f, paths, xlim=xlim, ylim=ylim, levels=levels, resolution=resolution, ax=ax_path)
+    plot_contour(
+        f,
+        paths,
+        xlim=xlim,
+        ylim=ylim,
+        levels=levels,
+        resolution=resolution,
+        ax=ax_path,
+        xlabel=xlabel,
+        ylabel=ylabel,
+        minima=minima,
+    )
     ax_path.legend(fontsize="small", loc="best")
     for i, (label, path) in enumerate(paths.items()):
         points = torch.as_tensor(_points(path), dtype=torch.float64)

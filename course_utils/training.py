@@ -12,14 +12,18 @@ One epoch of ``fit`` is::
 
 The loss function is an argument (e.g. ``course_utils.losses.cross_entropy`` or
 ``torch.nn.functional.mse_loss``): it must return the mean loss over the batch.
+
+``fit_mlps`` trains many small classifiers at once (one per optimizer and seed), each
+exactly as ``fit`` would: what a learning-rate sweep over several seeds needs.
 """
 
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from course_utils import _validate
 
-__all__ = ["evaluate", "fit"]
+__all__ = ["evaluate", "fit", "fit_mlps"]
 
 
 def evaluate(model, loss_fn, data, metrics=None, batch_size: int = 1024) -> dict[str, float]:
@@ -152,3 +156,166 @@ def fit(
         if any(stop):
             break
     return history
+
+
+def fit_mlps(
+    sizes,
+    optimizers,
+    train_data,
+    *,
+    seeds,
+    epochs: int,
+    batch_size: int,
+    eval_data=None,
+    schedule=None,
+) -> dict[str, dict]:
+    """Train one MLP classifier per (optimizer, seed), all at once; return their histories.
+
+    Each pair is trained exactly as ``fit`` would train it (to rounding), with the mean
+    cross-entropy as the loss:
+
+        torch.manual_seed(seed)
+        model = Sequential(Linear(sizes[0], sizes[1]), ReLU(), ..., Linear(sizes[-2], sizes[-1]))
+        fit(model, cross_entropy, make(model.parameters()), train_data, epochs=epochs,
+            batch_size=batch_size, generator=torch.Generator().manual_seed(seed))
+
+    but the models' weights are stacked along a first dimension and evaluated with batched
+    matrix products (``torch.baddbmm``), one forward and one backward pass per step for all
+    models together: a sweep of a hundred small networks costs about as much as a few
+    trained one after the other. For one seed every optimizer starts from the same weights
+    and sees the same batches (a fair comparison); another seed changes both. The global
+    random state is left as it was.
+
+    sizes: layer widths (in, hidden, ..., out), ReLU between the linear layers.
+    optimizers: {name: make(params) -> optimizer}. ``params`` are the seeds' weights of
+        one layer stacked in one tensor, (S, in, out) and (S, 1, out), so the optimizer must
+        update every entry on its own, as all of ``course_utils.optim``'s classes do.
+    train_data: (x, y) with x of shape (n, sizes[0]) and y int64 class indices (n,).
+    seeds: the seeds, S of them.
+    eval_data: {name: (x, y)} evaluated after every epoch: history keys ``<name>_loss``
+        and ``<name>_acc``.
+    schedule: None, or a function (epoch, base_lr) -> lr setting every param group's rate
+        at the start of each epoch from the rate it had at the start of training, e.g.
+        ``functools.partial(schedules.cosine_annealing_lr, T_max=epochs)``.
+
+    Returns {name: history} with tensors of shape (S, epochs): ``train_loss`` (the mean
+    of the epoch's batch losses, as ``fit`` reports it) and the eval keys; and
+    ``models``, the S trained networks as ``torch.nn.Sequential``.
+    """
+    sizes = [_validate.integer(size, "sizes[i]", low=1) for size in sizes]
+    if len(sizes) < 2:
+        raise ValueError(f"sizes must give at least an input and an output width, got {sizes}")
+    _validate.integer(epochs, "epochs", low=0)
+    _validate.integer(batch_size, "batch_size", low=1)
+    seeds = [_validate.integer(seed, "seeds[i]") for seed in seeds]
+    if not seeds:
+        raise ValueError("seeds must hold at least one seed")
+    if not optimizers:
+        raise ValueError("optimizers must hold at least one {name: make(params)} entry")
+    if schedule is not None and not callable(schedule):
+        raise TypeError(
+            f"schedule must be None or a function (epoch, base_lr) -> lr, got {schedule!r}"
+        )
+    x_train, y_train = train_data
+    eval_data = eval_data or {}
+    n, n_seeds, names = len(y_train), len(seeds), list(optimizers)
+
+    with torch.random.fork_rng(devices=[]):
+        initial = []
+        for seed in seeds:
+            torch.manual_seed(seed)
+            initial.append(_mlp(sizes).to(x_train.device))
+    layers = [module for module in initial[0] if isinstance(module, torch.nn.Linear)]
+    weights, opts, base_lrs = {}, {}, {}
+    for name, make in optimizers.items():
+        tensors = []
+        for i in range(len(layers)):  # W (S, in, out) and b (S, 1, out), as leaf tensors
+            linears = [[m for m in model if isinstance(m, torch.nn.Linear)][i] for model in initial]
+            tensors.append(torch.stack([m.weight.detach().T for m in linears]).requires_grad_())
+            tensors.append(torch.stack([m.bias.detach()[None] for m in linears]).requires_grad_())
+        weights[name], opts[name] = tensors, make(tensors)
+        base_lrs[name] = [group["lr"] for group in opts[name].param_groups]
+
+    def all_weights():  # model r = (optimizer r // S, seed r % S)
+        return [torch.cat([weights[name][j] for name in names]) for j in range(2 * len(layers))]
+
+    history = {name: {"train_loss": torch.zeros(n_seeds, epochs)} for name in names}
+    for name in names:
+        for key in eval_data:
+            history[name] |= {f"{key}_loss": torch.zeros(n_seeds, epochs)}
+            history[name] |= {f"{key}_acc": torch.zeros(n_seeds, epochs)}
+    generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+    for epoch in range(epochs):
+        if schedule is not None:
+            for name in names:
+                for group, base_lr in zip(opts[name].param_groups, base_lrs[name], strict=True):
+                    group["lr"] = schedule(epoch, base_lr)
+        orders = torch.stack([torch.randperm(n, generator=g) for g in generators])  # (S, n)
+        totals = torch.zeros(len(names) * n_seeds)
+        for start in range(0, n, batch_size):
+            batch = orders[:, start : start + batch_size]  # (S, B): each seed its own batch
+            x = x_train[batch].repeat(len(names), 1, 1)  # (R, B, in), R = models
+            y = y_train[batch].repeat(len(names), 1)
+            per_model = _mean_cross_entropy(_stacked_forward(all_weights(), x), y)  # (R,)
+            for opt in opts.values():
+                opt.zero_grad()
+            per_model.sum().backward()  # model r's gradient is that of its own mean loss
+            for opt in opts.values():
+                opt.step()
+            totals += per_model.detach().cpu() * batch.shape[1]
+        with torch.no_grad():
+            evaluated = {}
+            for key, (x_eval, y_eval) in eval_data.items():
+                x = x_eval.expand(len(names) * n_seeds, *x_eval.shape)
+                logits = _stacked_forward(all_weights(), x)
+                y = y_eval.expand(len(logits), -1)
+                correct = (logits.argmax(dim=-1) == y).double().mean(dim=1)
+                evaluated[key] = (_mean_cross_entropy(logits, y).cpu(), correct.float().cpu())
+        for k, name in enumerate(names):
+            rows = slice(k * n_seeds, (k + 1) * n_seeds)
+            history[name]["train_loss"][:, epoch] = totals[rows] / n
+            for key, (loss, acc) in evaluated.items():
+                history[name][f"{key}_loss"][:, epoch] = loss[rows]
+                history[name][f"{key}_acc"][:, epoch] = acc[rows]
+
+    for name in names:
+        history[name]["models"] = [_unstack(sizes, weights[name], s) for s in range(n_seeds)]
+    return history
+
+
+def _mlp(sizes) -> torch.nn.Sequential:
+    """Linear layers of the given widths with a ReLU between consecutive ones."""
+    modules = []
+    for i in range(len(sizes) - 1):
+        modules.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            modules.append(torch.nn.ReLU())
+    return torch.nn.Sequential(*modules)
+
+
+def _stacked_forward(weights, x: torch.Tensor) -> torch.Tensor:
+    """Logits of R stacked MLPs: weights [W (R, in, out), b (R, 1, out), ...], x (R, B, in)."""
+    h = x
+    for j in range(0, len(weights), 2):
+        h = torch.baddbmm(weights[j + 1], h, weights[j])  # b + h @ W, for each model
+        if j + 2 < len(weights):
+            h = torch.relu(h)
+    return h
+
+
+def _mean_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Each model's mean cross-entropy: logits (R, B, C), y (R, B) -> (R,)."""
+    per_example = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")
+    return per_example.view(y.shape).mean(dim=1)
+
+
+def _unstack(sizes, tensors, s: int) -> torch.nn.Sequential:
+    """Seed s's weights as a torch.nn.Sequential (the layout of ``_mlp``)."""
+    with torch.random.fork_rng(devices=[]):
+        model = _mlp(sizes).to(tensors[0].device)
+    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
+    with torch.no_grad():
+        for i, linear in enumerate(linears):
+            linear.weight.copy_(tensors[2 * i][s].T)
+            linear.bias.copy_(tensors[2 * i + 1][s, 0])
+    return model

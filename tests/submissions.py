@@ -122,6 +122,12 @@ WRONG = {
     "binary_cross_entropy_with_logits": (
         "def binary_cross_entropy_with_logits(logits, target):\n    return logits.mean() * 0 - 1"
     ),
+    "softmax_squared_error_grad": (
+        "def softmax_squared_error_grad(logits, target):\n    return torch.zeros_like(logits)"
+    ),
+    "best_constant_cross_entropy": (
+        "def best_constant_cross_entropy(target, num_classes):\n    return -1.0"
+    ),
 }
 
 # --- attacks ---------------------------------------------------------------------------

@@ -85,54 +85,70 @@ def huber_with(extra: str) -> str:
 # student -> (answers replaced in the full solution, score, statuses other than passed)
 ATTACKS = {
     # Imports, dunder names, patches of torch, getattr: refused on the syntax tree.
-    "monkeypatch": (dict(softmax=subs.MONKEYPATCH), 12, {"01.softmax": "forbidden"}),
-    "patches_torch": (dict(softmax=subs.PATCHES_TORCH), 12, {"01.softmax": "forbidden"}),
+    "monkeypatch": (dict(softmax=subs.MONKEYPATCH), subs.TOTAL - 2, {"01.softmax": "forbidden"}),
+    "patches_torch": (
+        dict(softmax=subs.PATCHES_TORCH),
+        subs.TOTAL - 2,
+        {"01.softmax": "forbidden"},
+    ),
     "imports_reference": (
         dict(log_softmax=subs.IMPORTS_REFERENCE, huber_loss=subs.SMUGGLES_REFERENCE),
-        10,
+        subs.TOTAL - 4,
         {"01.log_softmax": "forbidden", "01.huber_loss": "forbidden"},
     ),
-    "input_transformer": (dict(softmax=subs.INPUT_TRANSFORMER), 12, {"01.softmax": "failed"}),
+    "input_transformer": (
+        dict(softmax=subs.INPUT_TRANSFORMER),
+        subs.TOTAL - 2,
+        {"01.softmax": "failed"},
+    ),
     "always_equal": (
         dict(softmax=subs.ALWAYS_EQUAL, log_softmax=subs.TENSOR_SUBCLASS),
-        10,
+        subs.TOTAL - 4,
         {"01.softmax": "error", "01.log_softmax": "error"},
     ),
-    "dunder_methods": (dict(softmax=subs.DUNDER_METHODS), 12, {"01.softmax": "forbidden"}),
+    "dunder_methods": (
+        dict(softmax=subs.DUNDER_METHODS),
+        subs.TOTAL - 2,
+        {"01.softmax": "forbidden"},
+    ),
     "exits": (
         dict(softmax=subs.SYS_EXIT, log_softmax=subs.OS_EXIT, cross_entropy=subs.SIGKILL),
-        7,
+        subs.TOTAL - 7,
         {"01.softmax": "forbidden", "01.log_softmax": "forbidden", "01.cross_entropy": "forbidden"},
     ),
     "forbidden_at_run_time": (
         dict(softmax=subs.FORBIDDEN_AT_RUN_TIME),
-        12,
+        subs.TOTAL - 2,
         {"01.softmax": "forbidden"},
     ),
     # Class 1: the forbidden function reached anyway.
     "internal_namespace": (
         dict(softmax=subs.INTERNAL_SOFTMAX, log_softmax=subs.INTERNAL_LOG_SOFTMAX),
-        10,
+        subs.TOTAL - 4,
         {"01.softmax": "forbidden", "01.log_softmax": "forbidden"},
     ),
-    "deletes_blocker": (dict(softmax=subs.DELETES_BLOCKER), 12, {"01.softmax": "forbidden"}),
+    "deletes_blocker": (
+        dict(softmax=subs.DELETES_BLOCKER),
+        subs.TOTAL - 2,
+        {"01.softmax": "forbidden"},
+    ),
     "public_function": (
         dict(softmax=subs.ATTENTION_SOFTMAX, log_softmax=subs.CROSS_ENTROPY_LOG_SOFTMAX),
-        10,
+        subs.TOTAL - 4,
         {"01.softmax": "forbidden", "01.log_softmax": "forbidden"},
     ),
     "other_cell_operator": (
         dict(huber_loss=huber_with(subs.OTHER_CELL_OPERATOR), softmax=subs.SOFTMAX_FROM_OTHER_CELL),
-        10,
+        subs.TOTAL - 4,
         {"01.huber_loss": "forbidden", "01.softmax": "forbidden"},
     ),
     # An answer's own generator frame holds the full builtins (__import__, getattr): with
     # them it would undo the run-time blocks and call torch.softmax. Refused: frames.
-    "frame_escape": (dict(softmax=subs.FRAME_ESCAPE), 12, {"01.softmax": "forbidden"}),
+    "frame_escape": (dict(softmax=subs.FRAME_ESCAPE), subs.TOTAL - 2, {"01.softmax": "forbidden"}),
     # logsumexp and softplus under other names, and BCE as the soft-margin loss.
     "renamed_logsumexp": (
         dict(softmax=subs.LOGADDEXP_SOFTMAX, log_softmax=subs.LOGCUMSUMEXP_LOG_SOFTMAX),
-        10,
+        subs.TOTAL - 4,
         {"01.softmax": "forbidden", "01.log_softmax": "forbidden"},
     ),
     "renamed_losses": (
@@ -140,33 +156,41 @@ ATTACKS = {
             binary_cross_entropy_with_logits=subs.SOFT_MARGIN_BCE,
             cross_entropy_grad=subs.LOGADDEXP_CE_GRAD,
         ),
-        9,
+        subs.TOTAL - 5,
         {"01.binary_cross_entropy_with_logits": "forbidden", "01.cross_entropy_grad": "forbidden"},
     ),
     "other_cell_helper": (
         dict(huber_loss=huber_with(subs.OTHER_CELL_HELPER), softmax=subs.SOFTMAX_FROM_HELPER),
-        12,
+        subs.TOTAL - 2,
         {"01.softmax": "forbidden"},
     ),
     # Class 7: far more output than expected.
-    "huge_output": (dict(softmax=subs.HUGE_OUTPUT), 12, {"01.softmax": "error"}),
+    "huge_output": (dict(softmax=subs.HUGE_OUTPUT), subs.TOTAL - 2, {"01.softmax": "error"}),
     # Class 7: 750 KB of Huber answer code whose analysis was quadratic (huge_huber_cells).
-    "huge_answer_cells": (dict(edit=subs.huge_huber_cells), 12, {"01.huber_loss": "error"}),
+    "huge_answer_cells": (
+        dict(edit=subs.huge_huber_cells),
+        subs.TOTAL - 2,
+        {"01.huber_loss": "error"},
+    ),
     # Class 8: a table of the memorised outputs of the cases `check` shows.
     "memorised": (
         dict(
             binary_cross_entropy_with_logits=subs.memorised("01.binary_cross_entropy_with_logits"),
             huber_loss=subs.memorised("01.huber_loss"),
         ),
-        10,
+        subs.TOTAL - 4,
         {"01.huber_loss": "failed", "01.binary_cross_entropy_with_logits": "failed"},
     ),
     # Class 9: a float where the exercise's reference returns a tensor.
-    "returns_float": (dict(cross_entropy=subs.RETURNS_FLOAT), 11, {"01.cross_entropy": "error"}),
+    "returns_float": (
+        dict(cross_entropy=subs.RETURNS_FLOAT),
+        subs.TOTAL - 3,
+        {"01.cross_entropy": "error"},
+    ),
     # Class 11: top-level code that ends the process costs only the exercises needing it.
     "crash_at_definition": (
         dict(huber_loss=huber_with(subs.CRASHES)),
-        12,
+        subs.TOTAL - 2,
         {"01.huber_loss": "error"},
     ),
     "crash_in_a_helper": (
@@ -174,26 +198,26 @@ ATTACKS = {
             log_softmax=SOLUTION["01.log_softmax"] + subs.CRASHES,
             cross_entropy=subs.CROSS_ENTROPY_WITH_LOG_SOFTMAX,
         ),
-        9,
+        subs.TOTAL - 5,
         {"01.log_softmax": "error", "01.cross_entropy": "error"},
     ),
     "top_level_loop": (
         dict(huber_loss=huber_with("\n\nwhile True:\n    pass")),
-        12,
+        subs.TOTAL - 2,
         {"01.huber_loss": "timeout"},
     ),
     # Limits, feedback, the integrity report.
-    "infinite_loop": (dict(softmax=subs.INFINITE_LOOP), 12, {"01.softmax": "timeout"}),
+    "infinite_loop": (dict(softmax=subs.INFINITE_LOOP), subs.TOTAL - 2, {"01.softmax": "timeout"}),
     "memory_bomb": (
         dict(log_softmax=subs.MEMORY_BOMB, huber_loss=subs.TORCH_MEMORY_BOMB),
-        10,
+        subs.TOTAL - 4,
         {"01.log_softmax": "memory", "01.huber_loss": "memory"},
     ),
-    "prints_100mb": (dict(softmax=subs.PRINTS_100MB), 14, {}),
-    "syntax_error": (dict(softmax=subs.SYNTAX_ERROR), 12, {"01.softmax": "error"}),
-    "deleted_answer_cell": (dict(softmax=None), 12, {"01.softmax": "not_attempted"}),
-    "duplicated_answer_cell": (dict(edit=subs.duplicate_softmax_cell), 14, {}),
-    "edited_locked_cells": (dict(edit=subs.edit_locked_cells), 14, {}),
+    "prints_100mb": (dict(softmax=subs.PRINTS_100MB), subs.TOTAL, {}),
+    "syntax_error": (dict(softmax=subs.SYNTAX_ERROR), subs.TOTAL - 2, {"01.softmax": "error"}),
+    "deleted_answer_cell": (dict(softmax=None), subs.TOTAL - 2, {"01.softmax": "not_attempted"}),
+    "duplicated_answer_cell": (dict(edit=subs.duplicate_softmax_cell), subs.TOTAL, {}),
+    "edited_locked_cells": (dict(edit=subs.edit_locked_cells), subs.TOTAL, {}),
 }
 # Reasons given for entries that cannot be graded.
 NOT_NOTEBOOKS = {
@@ -279,7 +303,7 @@ def batch(tmp_path_factory):
 class TestHonestSubmissions:
     def test_the_full_solution_scores_full_marks(self, grader, tmp_path):
         result = grader.grade(subs.solved(tmp_path / "full.ipynb")).to_json()
-        assert result["score"] == result["extra_data"]["max_score"] == subs.TOTAL == 14
+        assert result["score"] == result["extra_data"]["max_score"] == subs.TOTAL == 19
         assert problems(result) == {}
         assert "every cell outside the answer cells is as released" in result["output"]
 
@@ -297,7 +321,7 @@ class TestHonestSubmissions:
             cross_entropy_grad=subs.CE_GRAD_NO_MEAN,  # right only for a batch of one: 3 * 1/5
         )
         result = grader.grade(path).to_json()
-        assert result["score"] == pytest.approx(14 - 0.4 - 2 - 2.4)
+        assert result["score"] == pytest.approx(subs.TOTAL - 0.4 - 2 - 2.4)
         scores = {test["name"].split(":")[0]: test["score"] for test in result["tests"]}
         assert scores["01.softmax"] == pytest.approx(1.6)
         assert scores["01.cross_entropy_grad"] == pytest.approx(0.6)
@@ -340,7 +364,7 @@ class TestHostileSubmissions:
         lines = batch.printed.splitlines()
         assert len(lines) == len(students) + 1 and lines[-1].startswith("graded ")
         assert batch.rows["in_a_folder"]["file"] == f"in_a_folder/work/{subs.ASSIGNMENT}.ipynb"
-        assert float(batch.rows["in_a_folder"]["total"]) == 14
+        assert float(batch.rows["in_a_folder"]["total"]) == subs.TOTAL
 
     @pytest.mark.parametrize("student", ATTACKS)
     def test_an_attack_scores_exactly_what_its_honest_content_deserves(self, batch, student):
@@ -349,7 +373,7 @@ class TestHostileSubmissions:
         assert result["score"] == pytest.approx(score)
         assert problems(result) == statuses
         row = batch.rows[f"{student}.ipynb"]
-        assert float(row["total"]) == pytest.approx(score) and float(row["max_score"]) == 14
+        assert float(row["total"]) == pytest.approx(score) and float(row["max_score"]) == subs.TOTAL
 
     def test_every_status_is_a_known_one(self, batch):
         statuses = {
@@ -421,9 +445,9 @@ class TestHostileSubmissions:
     def test_a_strange_name_is_graded_and_shown_escaped(self, batch, name):
         shown = STRANGE_NAMES[name]
         row = batch.rows[shown]
-        assert float(row["total"]) == 14 and row["file"] == shown
+        assert float(row["total"]) == subs.TOTAL and row["file"] == shown
         results_file = grading.results_name(os.fsdecode(name)).removesuffix(".json")
-        assert batch.results[results_file]["score"] == 14
+        assert batch.results[results_file]["score"] == subs.TOTAL
         assert not any(ch in shown for ch in "\n\r\x1b")
         assert f" {shown.lstrip(chr(39))}\n" in batch.printed  # one line, escaped
 
@@ -460,21 +484,27 @@ def past_batch(tmp_path_factory):
 
 
 PAST_ATTACKS = {  # student -> (score, statuses other than passed)
-    "a_desync": (12, {"01.softmax": "error"}),  # class 3
-    "b_huge_frame": (12, {"01.softmax": "error"}),  # class 7
-    "c_deep_tree": (14, {}),  # class 4
-    "d_sharer": (14, {}),  # class 10
-    "e_reader": (12, {"01.softmax": "failed"}),  # class 10
-    "d_sharer_keyring": (14, {}),  # class 10
-    "e_reader_keyring": (12, {"01.softmax": "failed"}),  # class 10
-    "f_exits": (7, {"01.softmax": "error", "01.log_softmax": "error", "01.cross_entropy": "error"}),
-    "g_fork": (11, {"01.cross_entropy_grad": "error"}),
-    "h_snoops": (12, {"01.softmax": "failed"}),
-    "i_smuggles": (12, {"01.huber_loss": "error"}),
-    "j_dispatcher": (10, {"01.softmax": "forbidden", "01.log_softmax": "forbidden"}),  # class 1
-    "k_forges": (12, {"01.softmax": "failed"}),
-    "l_undoes_blocks": (12, {"01.softmax": "forbidden"}),  # class 1
-    "z_victim": (14, {}),
+    "a_desync": (subs.TOTAL - 2, {"01.softmax": "error"}),  # class 3
+    "b_huge_frame": (subs.TOTAL - 2, {"01.softmax": "error"}),  # class 7
+    "c_deep_tree": (subs.TOTAL, {}),  # class 4
+    "d_sharer": (subs.TOTAL, {}),  # class 10
+    "e_reader": (subs.TOTAL - 2, {"01.softmax": "failed"}),  # class 10
+    "d_sharer_keyring": (subs.TOTAL, {}),  # class 10
+    "e_reader_keyring": (subs.TOTAL - 2, {"01.softmax": "failed"}),  # class 10
+    "f_exits": (
+        subs.TOTAL - 7,
+        {"01.softmax": "error", "01.log_softmax": "error", "01.cross_entropy": "error"},
+    ),
+    "g_fork": (subs.TOTAL - 3, {"01.cross_entropy_grad": "error"}),
+    "h_snoops": (subs.TOTAL - 2, {"01.softmax": "failed"}),
+    "i_smuggles": (subs.TOTAL - 2, {"01.huber_loss": "error"}),
+    "j_dispatcher": (
+        subs.TOTAL - 4,
+        {"01.softmax": "forbidden", "01.log_softmax": "forbidden"},
+    ),  # class 1
+    "k_forges": (subs.TOTAL - 2, {"01.softmax": "failed"}),
+    "l_undoes_blocks": (subs.TOTAL - 2, {"01.softmax": "forbidden"}),  # class 1
+    "z_victim": (subs.TOTAL, {}),
 }
 
 
@@ -514,10 +544,10 @@ class TestSandboxServer:
             threading.Timer(1.0, server.kill).start()  # dies while huber_loss loops
             result = grader.grade(subs.solved(tmp_path / "loop.ipynb", huber_loss=loop))
             assert server.poll() is not None
-            assert result.score == 12
+            assert result.score == subs.TOTAL - 2
             assert problems(result.to_json()) == {"01.huber_loss": "error"}
             assert "the sandbox server stopped" in result.tests[0].output
-            assert grader.grade(subs.solved(tmp_path / "full.ipynb")).score == 14
+            assert grader.grade(subs.solved(tmp_path / "full.ipynb")).score == subs.TOTAL
 
     def test_a_server_that_sent_invalid_data_is_not_reused(self, assignment, tmp_path):
         with past_the_check(), grading.Grader(assignment, limits=LIMITS) as grader:
@@ -526,7 +556,7 @@ class TestSandboxServer:
             assert problems(result.to_json()) == {"01.softmax": "error"}
             assert first.process.poll() is not None  # closed
             assert grader.pool._idle.queue[0] is not first
-            assert grader.grade(subs.solved(tmp_path / "full.ipynb")).score == 14
+            assert grader.grade(subs.solved(tmp_path / "full.ipynb")).score == subs.TOTAL
 
     def test_without_namespaces_a_tree_left_behind_is_removed(self, assignment, tmp_path):
         # Class 4 where the children share the file system: the tree is removed however
@@ -537,8 +567,8 @@ class TestSandboxServer:
         ):
             assert grader.isolation == "uids"
             tree = grader.grade(subs.solved(tmp_path / "tree.ipynb", huber_loss=subs.DEEP_TREE))
-            assert tree.score == 14
-            assert grader.grade(subs.solved(tmp_path / "full.ipynb")).score == 14
+            assert tree.score == subs.TOTAL
+            assert grader.grade(subs.solved(tmp_path / "full.ipynb")).score == subs.TOTAL
             scratch = grader.pool._idle.queue[0].scratch
             assert os.listdir(scratch) == []
 
@@ -669,10 +699,10 @@ class TestRootlessContainers:
         with out.open(newline="") as file:
             totals = {row["student"]: row["total"] for row in csv.DictReader(file)}
         assert totals == {
-            "killer.ipynb": "14",
-            "victim0.ipynb": "14",
-            "victim1.ipynb": "14",
-            "victim2.ipynb": "14",
+            "killer.ipynb": str(subs.TOTAL),
+            "victim0.ipynb": str(subs.TOTAL),
+            "victim1.ipynb": str(subs.TOTAL),
+            "victim2.ipynb": str(subs.TOTAL),
         }
 
     def test_without_namespaces_grade_all_refuses_and_grade_works(self, tmp_path):
@@ -687,7 +717,7 @@ class TestRootlessContainers:
         done = _in_a_user_namespace(argv, namespaces=False)
         assert done.returncode == 0, done.stderr
         assert "grading without namespaces" in done.stderr
-        assert json.loads(out.read_text())["score"] == 14
+        assert json.loads(out.read_text())["score"] == subs.TOTAL
 
 
 class TestCommandLine:
@@ -701,7 +731,7 @@ class TestCommandLine:
             assert cli.main(["grade", str(submission), "--out", str(out), *LIMIT_OPTIONS]) == 0
         assert not (tmp_path / "results.json.forged").exists()  # it could not see us
         result = json.loads(out.read_text())
-        assert result["score"] == 12 and problems(result) == {"01.softmax": "failed"}
+        assert result["score"] == subs.TOTAL - 2 and problems(result) == {"01.softmax": "failed"}
         assert stat.S_IMODE(out.stat().st_mode) == 0o600
 
     def test_course_grade_prints_the_seed_in_a_fresh_process(self, tmp_path):
@@ -804,7 +834,7 @@ class TestTimeAndSize:
 
         monkeypatch.setattr(grader_module, "judge", slow_judge)
         result = grader.grade(subs.solved(tmp_path / "full.ipynb"))
-        assert result.score == 14  # 6 x 1.5 s of judging > the 6 s limit, yet no "Not run"
+        assert result.score == subs.TOTAL  # 6 x 1.5 s of judging > the 6 s limit, yet no "Not run"
 
     def test_the_sandbox_is_told_the_most_output_it_may_send(self, grader):
         hidden = grader.hidden["01.softmax"]

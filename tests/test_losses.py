@@ -619,3 +619,80 @@ def test_bce_autograd_gradient_is_sigmoid_minus_target_even_at_zero():
     y = torch.tensor([0.0, 1.0, 0.3, 1.0, 0.0, 1.0], dtype=torch.float64)
     losses.binary_cross_entropy_with_logits(z, y, reduction="sum").backward()
     assert torch.allclose(z.grad, torch.sigmoid(z.detach()) - y, rtol=1e-12, atol=1e-15)
+
+
+# --- softmax_squared_error_grad and best_constant_cross_entropy ---------------------------
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("soft", [False, True])
+def test_softmax_squared_error_grad_matches_autograd(seed, soft):
+    gen = torch.Generator().manual_seed(seed)
+    n, c = 5, 7
+    z = 3 * torch.randn(n, c, generator=gen, dtype=torch.float64)
+    if soft:
+        target = torch.softmax(torch.randn(n, c, generator=gen, dtype=torch.float64), dim=1)
+        g = target
+    else:
+        target = torch.randint(0, c, (n,), generator=gen)
+        g = F.one_hot(target, c).double()
+    z_leaf = z.clone().requires_grad_()
+    ((torch.softmax(z_leaf, dim=1) - g) ** 2).sum(dim=1).mean().backward()
+    torch.testing.assert_close(losses.softmax_squared_error_grad(z, target), z_leaf.grad)
+
+
+def test_softmax_squared_error_grad_single_example_and_extreme_logits():
+    z = torch.tensor([1000.0, -1000.0, 0.0], dtype=torch.float64)
+    grad = losses.softmax_squared_error_grad(z, torch.tensor(1))
+    assert torch.isfinite(grad).all()
+    torch.testing.assert_close(grad, torch.zeros(3, dtype=torch.float64))  # saturated: no pull
+    z = torch.tensor([0.3, -0.2], dtype=torch.float32, requires_grad=True)
+    ((torch.softmax(z, dim=0) - torch.tensor([0.0, 1.0])) ** 2).sum().backward()
+    got = losses.softmax_squared_error_grad(z.detach(), torch.tensor(1))
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, z.grad)
+
+
+def _entropy_of_counts(counts):
+    f = [k / sum(counts) for k in counts if k > 0]
+    return -sum(p * math.log(p) for p in f)
+
+
+@pytest.mark.parametrize(
+    "labels, num_classes",
+    [([0, 1, 2, 3], 4), ([0, 0, 0, 1], 2), ([2, 2, 2], 5), ([1, 4, 4, 1, 4], 7), ([0], 1)],
+)
+def test_best_constant_cross_entropy_is_the_entropy_of_the_label_frequencies(labels, num_classes):
+    target = torch.tensor(labels)
+    counts = torch.bincount(target, minlength=num_classes).tolist()
+    got = losses.best_constant_cross_entropy(target, num_classes)
+    assert got == pytest.approx(_entropy_of_counts(counts), abs=1e-12)
+
+
+def test_best_constant_cross_entropy_is_what_training_constant_logits_reaches():
+    gen = torch.Generator().manual_seed(0)
+    target = torch.multinomial(torch.tensor([0.6, 0.25, 0.1, 0.05]), 200, True, generator=gen)
+    b = torch.zeros(4, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([b], max_iter=200, tolerance_grad=1e-12, tolerance_change=1e-15)
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(b.expand(len(target), 4), target)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    assert closure().item() == pytest.approx(
+        losses.best_constant_cross_entropy(target, 4), abs=1e-9
+    )
+
+
+def test_best_constant_cross_entropy_refuses_bad_targets():
+    with pytest.raises(ValueError, match=r"in \[0, 3\)"):
+        losses.best_constant_cross_entropy(torch.tensor([0, 3]), 3)
+    with pytest.raises(ValueError, match="1-D int64"):
+        losses.best_constant_cross_entropy(torch.tensor([0.0, 1.0]), 3)
+    with pytest.raises(ValueError, match="1-D int64"):
+        losses.best_constant_cross_entropy(torch.tensor([], dtype=torch.int64), 3)
+    with pytest.raises(TypeError, match="num_classes"):
+        losses.best_constant_cross_entropy(torch.tensor([0]), 2.0)

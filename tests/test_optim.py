@@ -381,3 +381,97 @@ def test_functional_steps_leave_their_inputs_alone_unless_in_place():
     # plain SGD: no velocity, the first velocity is the gradient
     stepped, velocity = optim.sgd_step(torch.zeros(2), torch.ones(2), None, lr=0.5)
     assert torch.equal(stepped, torch.full((2,), -0.5)) and torch.equal(velocity, torch.ones(2))
+
+
+# --- heavy-ball momentum on a quadratic: momentum_max_lr and momentum_rate ---------------
+
+
+def _random_hessian(seed, d=3):
+    gen = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(d, d, generator=gen, dtype=torch.float64))
+    eigenvalues = torch.rand(d, generator=gen, dtype=torch.float64) * 9.0 + 0.5
+    return (q * eigenvalues) @ q.T
+
+
+def _heavy_ball_errors(hessian, lr, momentum, steps):
+    """|w_t - w*| for optim.SGD with momentum on 1/2 w^T H w (w* = 0) from a fixed start."""
+    w = torch.ones(hessian.shape[0], dtype=torch.float64, requires_grad=True)
+    opt = optim.SGD([w], lr=lr, momentum=momentum)
+    errors = [w.detach().norm().item()]
+    for _ in range(steps):
+        w.grad = hessian @ w.detach()
+        opt.step()
+        errors.append(w.detach().norm().item())
+    return torch.tensor(errors, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("momentum", [0.0, 0.5, 0.9])
+def test_momentum_max_lr_separates_convergence_from_divergence(seed, momentum):
+    hessian = _random_hessian(seed)
+    limit = optim.momentum_max_lr(hessian, momentum)
+    assert limit == pytest.approx(2 * (1 + momentum) / torch.linalg.eigvalsh(hessian)[-1].item())
+    below = _heavy_ball_errors(hessian, 0.97 * limit, momentum, 3000)
+    above = _heavy_ball_errors(hessian, 1.03 * limit, momentum, 400)
+    assert below[-1] < 1e-6 * below[0]
+    assert above[-1] > 1e3 * above[0]
+
+
+def _companion_spectral_radius(hessian, lr, momentum):
+    """The spectral radius of the heavy ball's linear map (e_t, e_{t-1}) -> (e_{t+1}, e_t)."""
+    d = hessian.shape[0]
+    eye = torch.eye(d, dtype=torch.float64)
+    top = torch.cat([(1 + momentum) * eye - lr * hessian, -momentum * eye], dim=1)
+    bottom = torch.cat([eye, torch.zeros(d, d, dtype=torch.float64)], dim=1)
+    return torch.linalg.eigvals(torch.cat([top, bottom])).abs().max().item()
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("momentum", [0.0, 0.3, 0.8, 0.95])
+@pytest.mark.parametrize("fraction", [0.05, 0.5, 0.9, 1.2])
+def test_momentum_rate_is_the_spectral_radius_of_the_iteration(seed, momentum, fraction):
+    hessian = _random_hessian(seed, d=4)
+    lr = fraction * optim.momentum_max_lr(hessian, momentum)
+    want = _companion_spectral_radius(hessian, lr, momentum)
+    # a repeated root makes eigvals of the companion matrix accurate only to sqrt(eps)
+    assert optim.momentum_rate(hessian, lr, momentum) == pytest.approx(want, rel=1e-6)
+
+
+def test_momentum_rate_is_the_measured_factor_per_step():
+    hessian = torch.diag(torch.tensor([1.0, 50.0], dtype=torch.float64))
+    for lr, momentum in [(2 / 51, 0.0), (0.018, 0.5), (0.018, 0.9)]:
+        errors = _heavy_ball_errors(hessian, lr, momentum, 400)
+        rate = optim.momentum_rate(hessian, lr, momentum)
+        # the envelope of the error over the last 100 steps against 100 steps before
+        measured = (errors[300:].max() / errors[200:300].max()) ** (1 / 100)
+        assert measured.item() == pytest.approx(rate, abs=2e-3)
+    # Polyak's parameters: the rate is (sqrt(kappa) - 1) / (sqrt(kappa) + 1) = sqrt(mu)
+    kappa = 50.0
+    mu = ((math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1)) ** 2
+    lr = 4 / (1 + math.sqrt(kappa)) ** 2
+    assert optim.momentum_rate(hessian, lr, mu) == pytest.approx(math.sqrt(mu), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "hessian, message",
+    [
+        (torch.tensor([[1.0, 2.0], [0.0, 1.0]], dtype=torch.float64), "symmetric"),
+        (-torch.eye(2, dtype=torch.float64), "positive semi-definite"),
+        (torch.zeros(2, 2, dtype=torch.float64), "positive semi-definite"),
+        (torch.ones(3, dtype=torch.float64), "square matrix"),
+        (torch.eye(2, dtype=torch.int64), "floating-point"),
+    ],
+)
+def test_momentum_analysis_refuses_bad_hessians(hessian, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        optim.momentum_max_lr(hessian, 0.5)
+    with pytest.raises((ValueError, TypeError), match=message):
+        optim.momentum_rate(hessian, 0.1, 0.5)
+
+
+def test_momentum_analysis_refuses_bad_numbers():
+    hessian = torch.eye(2, dtype=torch.float64)
+    with pytest.raises(ValueError, match="momentum"):
+        optim.momentum_max_lr(hessian, 1.0)
+    with pytest.raises(ValueError, match="lr"):
+        optim.momentum_rate(hessian, 0.0, 0.5)

@@ -223,3 +223,24 @@ def test_decision_grid_and_boundary_are_drawn_where_the_score_changes_sign():
     assert odds.abs().max() < 0.2
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels == ["class 0", "class 1", "x1 = 0.5", "Bayes boundary"]
+
+
+def test_plot_contour_labels_its_axes_and_marks_the_minima():
+    ax = plotting.plot_contour(
+        data.saddle,
+        {"path": [[0.5, 0.5], [0.2, 0.8]]},
+        xlabel="$w_1$",
+        ylabel="$w_2$",
+        minima=[(0.0, -1.0), (0.0, 1.0)],
+    )
+    assert ax.get_xlabel() == "$w_1$" and ax.get_ylabel() == "$w_2$"
+    stars = ax.lines[-1]
+    assert stars.get_marker() == "*"
+    np.testing.assert_allclose(stars.get_xydata(), [[0.0, -1.0], [0.0, 1.0]])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["path"]  # no legend entry
+    fig = plotting.plot_paths_and_losses(
+        data.saddle, {"path": [[0.5, 0.5], [0.2, 0.8]]}, xlabel="a", ylabel="b", minima=[(0, 1)]
+    )
+    assert fig.axes[0].get_xlabel() == "a" and fig.axes[0].get_ylabel() == "b"
+    np.testing.assert_allclose(fig.axes[0].lines[-1].get_xydata(), [[0.0, 1.0]])
+    assert fig.axes[1].lines[0].get_color() == fig.axes[0].lines[0].get_color()

@@ -232,3 +232,95 @@ def test_fit_rejects_a_schedule_function_that_returns_no_learning_rate():
             training.fit(
                 model, F.mse_loss, optimizer, train, epochs=1, batch_size=4, scheduler=schedule
             )
+
+
+# --- fit_mlps: many small classifiers at once --------------------------------------------
+
+
+def _digits_subset(n=300):
+    d = data.digits(seed=0)
+    return (d.train.x[:n], d.train.y[:n]), (d.val.x[:100], d.val.y[:100])
+
+
+def test_fit_mlps_trains_each_model_exactly_as_fit_would():
+    from course_utils import losses, optim
+
+    train, val = _digits_subset()
+    makers = {
+        "sgd": lambda p: optim.SGD(p, lr=0.2),
+        "momentum": lambda p: optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True),
+        "adam": lambda p: optim.AdamW(p, lr=0.01),
+    }
+    cosine = functools.partial(schedules.cosine_annealing_lr, T_max=4)
+    runs = training.fit_mlps(
+        (64, 16, 10),
+        makers,
+        train,
+        seeds=[3, 5],
+        epochs=4,
+        batch_size=64,
+        eval_data={"val": val},
+        schedule=cosine,
+    )
+    for name, make in makers.items():
+        for s, seed in enumerate([3, 5]):
+            torch.manual_seed(seed)
+            model = nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
+            opt = make(model.parameters())
+            base_lr = opt.param_groups[0]["lr"]
+            history = training.fit(
+                model,
+                losses.cross_entropy,
+                opt,
+                train,
+                epochs=4,
+                batch_size=64,
+                val_data=val,
+                metrics={"acc": losses.accuracy},
+                scheduler=lambda epoch, base_lr=base_lr: cosine(epoch, base_lr),
+                generator=torch.Generator().manual_seed(seed),
+                progress=False,
+            )
+            run = runs[name]
+            torch.testing.assert_close(run["train_loss"][s], torch.tensor(history["train_loss"]))
+            torch.testing.assert_close(run["val_loss"][s], torch.tensor(history["val_loss"]))
+            torch.testing.assert_close(run["val_acc"][s], torch.tensor(history["val_acc"]))
+            for got, want in zip(run["models"][s].parameters(), model.parameters(), strict=True):
+                torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)  # float32 rounding
+
+
+def test_fit_mlps_leaves_the_global_random_state_alone_and_shares_starts_within_a_seed():
+    from course_utils import optim
+
+    train, _ = _digits_subset(100)
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    runs = training.fit_mlps(
+        (64, 8, 10),
+        {"a": lambda p: optim.SGD(p, lr=0.0), "b": lambda p: optim.SGD(p, lr=0.0)},
+        train,
+        seeds=[0, 1],
+        epochs=1,
+        batch_size=50,
+    )
+    assert torch.equal(torch.random.get_rng_state(), before)
+    a, b = runs["a"]["models"], runs["b"]["models"]
+    assert torch.equal(a[0][0].weight, b[0][0].weight)  # same seed: same start (lr 0 keeps it)
+    assert not torch.equal(a[0][0].weight, a[1][0].weight)  # another seed: another start
+    torch.manual_seed(1)
+    assert torch.equal(a[1][0].weight, nn.Linear(64, 8).weight)
+
+
+def test_fit_mlps_refuses_bad_arguments():
+    from course_utils import optim
+
+    train, _ = _digits_subset(50)
+    sgd = {"sgd": lambda p: optim.SGD(p, lr=0.1)}
+    with pytest.raises(ValueError, match="seeds"):
+        training.fit_mlps((64, 10), sgd, train, seeds=[], epochs=1, batch_size=10)
+    with pytest.raises(ValueError, match="sizes"):
+        training.fit_mlps((64,), sgd, train, seeds=[0], epochs=1, batch_size=10)
+    with pytest.raises(ValueError, match="optimizers"):
+        training.fit_mlps((64, 10), {}, train, seeds=[0], epochs=1, batch_size=10)
+    with pytest.raises(TypeError, match="schedule"):
+        training.fit_mlps((64, 10), sgd, train, seeds=[0], epochs=1, batch_size=10, schedule=0.1)

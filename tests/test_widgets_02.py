@@ -251,9 +251,11 @@ def test_widget_holds_controls_and_output(explorer):
     sliders = [c for c in explorer.controls.values() if hasattr(c, "continuous_update")]
     assert sliders and all(c.continuous_update for c in sliders)  # blitted: updates are cheap
     assert isinstance(explorer.controls["lr"], ipw.FloatLogSlider)
-    assert explorer.controls["surface"].options == tuple(
-        (s.label, key) for key, s in widgets.SURFACES.items()
-    )
+    # every surface is offered, under a name short enough not to be cut off in the dropdown
+    options = explorer.controls["surface"].options
+    assert [key for _, key in options] == list(widgets.SURFACES)
+    assert all(len(name) <= 20 for name, _ in options)
+    assert explorer.controls["beta2"].min == 0.0  # beta1 = beta2 = 0: sign descent
 
 
 def test_explorer_steps_and_bad_values():

@@ -1,4 +1,6 @@
-"""Lecture 01 exercises: softmax, log-softmax, cross-entropy and its gradient, BCE, Huber.
+"""Lecture 01 exercises: softmax, log-softmax, cross-entropy and its gradient, BCE, Huber,
+the gradient of squared error on a softmax (derived), the loss floor of a model that
+ignores its input (a prediction).
 
 Every student function has the signature of its course_utils.losses twin (with the
 defaults the exercise uses), so the reference is the course_utils function itself.
@@ -235,6 +237,79 @@ def _huber_swapped(pred, target, delta=1.0):
     return torch.where(r > delta, 0.5 * r**2, delta * (r - 0.5 * delta)).mean()
 
 
+def _softmax_se_cases(rng):
+    cases = _cross_entropy_cases(rng)
+    # a confidently wrong softmax: the gold class has the smallest logit by far
+    z = np.zeros((3, 10))
+    z[:, 0] = [-10.0, -20.0, -50.0]
+    cases.append(
+        Case(
+            "confidently wrong (gold logit far below the rest)",
+            {"logits": z, "target": np.zeros(3, dtype=np.int64)},
+        )
+    )
+    return cases
+
+
+def _constant_loss_cases(rng):
+    cases = []
+    for _ in range(3):
+        c, n = int(rng.integers(2, 11)), int(rng.integers(5, 60))
+        cases.append(Case("random labels", {"target": _class_targets(rng, n, c), "num_classes": c}))
+    c = int(rng.integers(2, 11))
+    balanced = np.repeat(np.arange(c), int(rng.integers(1, 6))).astype(np.int64)
+    cases += [
+        Case("balanced classes", {"target": rng.permutation(balanced), "num_classes": c}),
+        Case(
+            "classes that never occur",
+            {"target": rng.choice([1, 4], size=12).astype(np.int64), "num_classes": 7},
+        ),
+        Case(
+            "imbalanced (90% one class)",
+            {"target": np.array([0] * 18 + [1, 2], dtype=np.int64), "num_classes": 3},
+        ),
+        Case(
+            "every label the same, a batch of one",
+            {"target": np.full(9, 2, dtype=np.int64), "num_classes": 4},
+        ),
+        Case(
+            "every label the same, a batch of one",
+            {"target": np.array([0], dtype=np.int64), "num_classes": 2},
+        ),
+    ]
+    return cases
+
+
+def _se_grad_of_ce(logits, target):
+    return losses.cross_entropy_grad(logits, target)
+
+
+def _distribution(logits, target):
+    if target.is_floating_point():
+        return target
+    return torch.eye(logits.shape[-1], dtype=logits.dtype)[target]
+
+
+def _se_grad_no_jacobian(logits, target):
+    # 2 (p - g) / N: the chain rule stopped at the probabilities
+    p = losses.softmax(logits)
+    return 2 * (p - _distribution(logits, target)) / logits.shape[0]
+
+
+def _se_grad_diagonal_only(logits, target):
+    # only the diagonal p (1 - p) of the softmax's Jacobian
+    p = losses.softmax(logits)
+    return 2 * (p - _distribution(logits, target)) * p * (1 - p) / logits.shape[0]
+
+
+def _constant_loss_uniform(target, num_classes):
+    return float(np.log(num_classes))
+
+
+def _constant_loss_log2(target, num_classes):
+    return losses.best_constant_cross_entropy(target, num_classes) / float(np.log(2.0))
+
+
 OVERFLOW = (
     "exp overflows for large logits (exp(1000) = inf in floating point): "
     "subtract the maximum logit before exponentiating"
@@ -347,6 +422,51 @@ register(
                 "the branches are swapped: quadratic for |r| <= delta, linear beyond",
                 _huber_swapped,
             ),
+        ),
+    ),
+    Exercise(
+        id="01.softmax_squared_error_grad",
+        name="softmax_squared_error_grad",
+        title="Gradient of squared error on a softmax w.r.t. the logits (derive it)",
+        points=3,
+        reference=losses.softmax_squared_error_grad,
+        cases=_softmax_se_cases,
+        forbidden=(*SOFTMAX_FAMILY, *LOSS_FAMILY, "backward", "grad", "jacobian"),
+        mistakes=(
+            Mistake(
+                "that is the cross-entropy's gradient (p - g) / N; this loss is "
+                "sum_c (p_c - g_c)^2, and its gradient goes through the softmax's Jacobian",
+                _se_grad_of_ce,
+            ),
+            Mistake(
+                "2 (p - g) / N is the gradient with respect to the probabilities p; the "
+                "logits are one step further back: multiply by d p_c / d z_k",
+                _se_grad_no_jacobian,
+            ),
+            Mistake(
+                "you kept only the diagonal p_k (1 - p_k) of the softmax's Jacobian: "
+                "d p_c / d z_k = p_c ([c == k] - p_k) is not zero for c != k",
+                _se_grad_diagonal_only,
+            ),
+        ),
+    ),
+    Exercise(
+        id="01.best_constant_cross_entropy",
+        name="best_constant_cross_entropy",
+        title="Predict the loss floor of a model that ignores its input",
+        points=2,
+        reference=losses.best_constant_cross_entropy,
+        cases=_constant_loss_cases,
+        rtol=1e-6,
+        atol=1e-9,
+        forbidden=(*SOFTMAX_FAMILY, *LOSS_FAMILY, "entropy"),
+        mistakes=(
+            Mistake(
+                "log C is the loss of uniform predictions; the best constant prediction "
+                "follows the label frequencies, which need not be uniform",
+                _constant_loss_uniform,
+            ),
+            Mistake("use the natural logarithm (nats), as cross_entropy does", _constant_loss_log2),
         ),
     ),
 )

@@ -1,5 +1,6 @@
-"""Lecture 02 exercises: one update step of SGD with momentum, Nesterov, RMSprop and Adam,
-and the cosine learning-rate schedule.
+"""Lecture 02 exercises: one update step of SGD with momentum, Nesterov (derived), RMSprop
+and Adam, the cosine learning-rate schedule, and heavy-ball momentum on a quadratic: its
+largest stable learning rate (derived) and its convergence rate (a prediction).
 
 Each step exercise is functional: it takes the parameter, its gradient and the
 optimizer state, and returns the new parameter and the new state (as a tuple). The
@@ -11,6 +12,7 @@ passes here is the update torch.optim performs.
 import math
 
 import numpy as np
+import torch
 
 from course_utils import optim, schedules
 from course_utils.exercises import Case, Exercise, Mistake, register
@@ -157,6 +159,95 @@ def _cosine_cases(rng):
     return cases
 
 
+def _momentum_max_lr_naive(hessian, momentum=0.0):
+    return 2 / float(np.linalg.eigvalsh(hessian.numpy())[-1])
+
+
+def _momentum_max_lr_effective(hessian, momentum=0.0):
+    # "the effective rate lr / (1 - mu) must stay below 2 / lam_max"
+    return 2 * (1 - momentum) / float(np.linalg.eigvalsh(hessian.numpy())[-1])
+
+
+def _momentum_max_lr_smallest(hessian, momentum=0.0):
+    eigenvalues = np.linalg.eigvalsh(hessian.numpy())
+    return 2 * (1 + momentum) / float(eigenvalues[eigenvalues > 1e-12].min())
+
+
+def _momentum_rate_gd(hessian, lr, momentum=0.0):
+    return float(np.abs(1 - lr * np.linalg.eigvalsh(hessian.numpy())).max())
+
+
+def _momentum_rate_sqrt_mu(hessian, lr, momentum=0.0):
+    return math.sqrt(momentum)
+
+
+def _momentum_rate_steepest_only(hessian, lr, momentum=0.0):
+    lam_max = float(np.linalg.eigvalsh(hessian.numpy())[-1])
+    return optim.momentum_rate(torch.tensor([[lam_max]], dtype=torch.float64), lr, momentum)
+
+
+def _spd(rng, d, condition=None):
+    """A random symmetric positive definite (d, d) matrix (condition number if given)."""
+    q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    if condition is None:
+        eigenvalues = rng.uniform(0.1, 10.0, size=d)
+    else:
+        eigenvalues = np.geomspace(1.0, condition, d) * rng.uniform(0.5, 2.0)
+    return (q * eigenvalues) @ q.T
+
+
+def _symmetric(h):
+    return (h + h.T) / 2
+
+
+def _momentum_max_lr_cases(rng):
+    def case(group, h, momentum):
+        return Case(group, {"hessian": _symmetric(h), "momentum": momentum})
+
+    cases = [
+        case("random Hessians", _spd(rng, int(rng.integers(2, 7))), float(rng.choice([0.5, 0.9])))
+        for _ in range(3)
+    ]
+    cases += [
+        case("momentum 0: gradient descent", _spd(rng, 3), 0.0),
+        case("momentum 0.99", _spd(rng, 4), 0.99),
+        case("one parameter (1, 1)", np.array([[float(rng.uniform(0.5, 20.0))]]), 0.9),
+        case("ill-conditioned (kappa = 1e4)", _spd(rng, 5, condition=1e4), 0.9),
+        case("a flat direction (eigenvalue 0)", np.diag([0.0, 1.0, float(rng.uniform(2, 9))]), 0.5),
+    ]
+    return cases
+
+
+def _momentum_rate_cases(rng):
+    def case(group, h, fraction, momentum):
+        h = _symmetric(h)
+        limit = 2 * (1 + momentum) / np.linalg.eigvalsh(h)[-1]
+        return Case(group, {"hessian": h, "lr": float(fraction * limit), "momentum": momentum})
+
+    cases = [
+        case(
+            "random Hessians and rates",
+            _spd(rng, int(rng.integers(2, 6))),
+            float(rng.uniform(0.05, 0.95)),
+            float(rng.choice([0.3, 0.6, 0.9])),
+        )
+        for _ in range(3)
+    ]
+    cases += [
+        case("momentum 0: gradient descent", _spd(rng, 3), float(rng.uniform(0.1, 0.9)), 0.0),
+        case("large momentum (complex roots)", _spd(rng, 3, condition=10.0), 0.5, 0.95),
+        case("small rate (real roots)", _spd(rng, 3, condition=100.0), 0.01, 0.2),
+        case("above the largest stable rate", _spd(rng, 2), 1.2, 0.5),
+    ]
+    # Polyak's best parameters for a random condition number: a repeated root everywhere
+    kappa = float(rng.uniform(10, 1000))
+    h = np.diag([1.0, kappa])
+    mu = ((math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1)) ** 2
+    lr = 4 / (1 + math.sqrt(kappa)) ** 2
+    cases.append(Case("Polyak's best lr and momentum", {"hessian": h, "lr": lr, "momentum": mu}))
+    return cases
+
+
 register(
     Exercise(
         id="02.sgd_momentum_step",
@@ -235,5 +326,56 @@ register(
         atol=1e-12,
         forbidden=("lr_scheduler", "CosineAnnealingLR"),
         mistakes=(Mistake("math.cos takes radians: use math.pi, not 180", _cosine_degrees),),
+    ),
+    Exercise(
+        id="02.momentum_max_lr",
+        name="momentum_max_lr",
+        title="The largest stable learning rate of heavy-ball momentum (derive it)",
+        points=2,
+        reference=optim.momentum_max_lr,
+        cases=_momentum_max_lr_cases,
+        forbidden=OPTIMIZERS,
+        mistakes=(
+            Mistake(
+                "2 / lam_max is gradient descent's limit; momentum changes it: analyse the "
+                "two-step recurrence e_t = (1 + mu - lr lam) e_{t-1} - mu e_{t-2}",
+                _momentum_max_lr_naive,
+            ),
+            Mistake(
+                "momentum does not shrink the stable range like an effective rate "
+                "lr / (1 - mu) would: find when the roots of the recurrence leave the unit circle",
+                _momentum_max_lr_effective,
+            ),
+            Mistake(
+                "the steepest direction (the largest eigenvalue) is the first to diverge",
+                _momentum_max_lr_smallest,
+            ),
+        ),
+    ),
+    Exercise(
+        id="02.momentum_rate",
+        name="momentum_rate",
+        title="Predict the convergence rate of heavy-ball momentum",
+        points=2,
+        reference=optim.momentum_rate,
+        cases=_momentum_rate_cases,
+        forbidden=OPTIMIZERS,
+        mistakes=(
+            Mistake(
+                "max |1 - lr lam| is gradient descent's factor: with momentum each direction "
+                "follows a two-step recurrence; take the largest |root| of its polynomial",
+                _momentum_rate_gd,
+            ),
+            Mistake(
+                "sqrt(mu) is the modulus only when the roots are complex (a^2 < 4 mu); with "
+                "real roots the larger one, (|a| + sqrt(a^2 - 4 mu)) / 2, is bigger",
+                _momentum_rate_sqrt_mu,
+            ),
+            Mistake(
+                "every eigenvalue has its own rate and the slowest direction decides; the "
+                "flat directions are usually the slow ones",
+                _momentum_rate_steepest_only,
+            ),
+        ),
     ),
 )

@@ -58,13 +58,15 @@ def plot_loss_and_metric(
 def plot_losses_and_derivatives(r, curves, *, xlabel="residual $r = \\hat y - y$"):
     """Left: each loss as a function of r; right: its derivative.
 
-    curves: {label: (loss values, derivative values)}, each 1-D like r. Returns the figure.
+    curves: {label: (loss values, derivative values)} or {label: (loss, derivative, fmt)},
+    each 1-D like r; fmt is a matplotlib line format ("--" draws a curve dashed, so that one
+    lying on another stays visible). Returns the figure.
     """
     fig, (ax_loss, ax_grad) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
     r = as_array(r)
-    for label, (loss, grad) in curves.items():
-        (line,) = ax_loss.plot(r, as_array(loss), label=label)
-        ax_grad.plot(r, as_array(grad), label=label, color=line.get_color())
+    for label, (loss, grad, *fmt) in curves.items():
+        (line,) = ax_loss.plot(r, as_array(loss), *fmt, label=label, linewidth=2)
+        ax_grad.plot(r, as_array(grad), *fmt, label=label, color=line.get_color(), linewidth=2)
     ax_loss.set(xlabel=xlabel, ylabel="loss $\\ell(r)$", title="loss")
     ax_grad.set(xlabel=xlabel, ylabel="$d\\ell / dr$", title="derivative: how hard it pulls")
     ax_loss.legend()

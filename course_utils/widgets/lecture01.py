@@ -69,25 +69,30 @@ class SoftmaxExplorer(Explorer):
         self.prob_bars = ax_p.bar(classes, np.zeros(n), color="tab:blue")
         self.prob_labels = [ax_p.text(c, 0.0, "", ha="center", va="bottom") for c in classes]
         ax_p.set(ylim=(0, 1.12), xticks=classes, xlabel="class c", ylabel="$p_c$")
-        ax_p.set_title("probabilities $p = \\mathrm{softmax}(z / T)$")
+        ax_p.set_title("probabilities $p = \\mathrm{softmax}(z / T)$", fontsize="medium")
         self.grad_bars = ax_g.bar(classes, np.zeros(n), color="tab:blue")
         # a white box keeps a label readable where it crosses a dotted bound line
         box = {"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.0}
         self.grad_labels = [ax_g.text(c, 0.0, "", ha="center", bbox=box) for c in classes]
         zero_line = ax_g.axhline(0.0, color="black", linewidth=0.8)
-        # |p_c - g_c| <= 1, so |dL/dz_c| <= 1/T: these two lines move with T
-        self.grad_bounds = [
-            ax_g.axhline(s, color="gray", linestyle=":", label=label)
-            for s, label in ((-1.0, r"$\pm 1/T$ (largest possible)"), (1.0, None))
-        ]
-        legend = ax_g.legend(loc="upper right", fontsize="small")
+        # |p_c - g_c| <= 1, so |dL/dz_c| <= 1/T <= 2: these two lines move with T. The y range
+        # leaves room for a value label beyond a bar of height +-2 (T = 0.5), inside the frame;
+        # the title says what the lines are (a legend would cover one of them).
+        self.grad_bounds = [ax_g.axhline(s, color="gray", linestyle=":") for s in (-1.0, 1.0)]
         ax_g.set(
-            ylim=(-2.3, 2.3), xticks=classes, xlabel="class c", ylabel=r"$\partial L/\partial z_c$"
+            ylim=(-2.75, 2.75),
+            xticks=classes,
+            xlabel="class c",
+            ylabel=r"$\partial L/\partial z_c$",
         )
-        ax_g.set_title(r"gradient $\partial L/\partial z = (p - g)\,/\,T$")
+        ax_g.set_title(
+            "gradient $\\partial L/\\partial z = (p - g)\\,/\\,T$\n"
+            "dotted: $\\pm 1/T$, the largest possible",
+            fontsize="medium",
+        )
         self.title = fig.suptitle("")
-        # What draw changes, redrawn on a kept background; the zero line and the legend
-        # are static but must stay on top of the bars and the bound lines.
+        # What draw changes, redrawn on a kept background; the zero line is static but must
+        # stay on top of the bars and the bound lines.
         animated = (
             *self.prob_bars.patches,
             *self.prob_labels,
@@ -95,7 +100,6 @@ class SoftmaxExplorer(Explorer):
             *self.grad_labels,
             *self.grad_bounds,
             zero_line,
-            legend,
             self.title,
         )
         super().__init__(controls, fig, animated=animated)

@@ -90,6 +90,13 @@ SURFACES = {
     ),
 }
 
+_SURFACE_OPTIONS = {
+    "bowl": "bowl, turned 30°",
+    "axis bowl": "bowl, axis-aligned",
+    "rosenbrock": "Rosenbrock",
+    "saddle": "saddle, two minima",
+}
+
 OPTIMIZER_NAMES = ("SGD", "Nesterov", "Adagrad", "RMSprop", "Adam")
 
 
@@ -185,13 +192,14 @@ class OptimizerExplorer(Explorer):
         self.steps = _validate.integer(steps, "steps", low=1)
         controls = {
             "optimizer": ipw.Dropdown(options=OPTIMIZER_NAMES, value=optimizer),
+            # short option names fit the dropdown's width; the plot's title gives the full label
             "surface": ipw.Dropdown(
-                options=[(s.label, key) for key, s in SURFACES.items()], value=surface
+                options=[(name, key) for key, name in _SURFACE_OPTIONS.items()], value=surface
             ),
             "lr": slider("learning rate", lr, 1e-4, 10**0.5, log=True),
             "momentum": slider("momentum μ", momentum, 0.0, 0.99, 0.01),
             "beta1": slider("β1 (Adam)", beta1, 0.0, 0.99, 0.01),
-            "beta2": slider("β2 (RMSprop: α)", beta2, 0.5, 0.999, 0.001, readout_format=".3f"),
+            "beta2": slider("β2 (RMSprop: α)", beta2, 0.0, 0.999, 0.001, readout_format=".3f"),
         }
         controls["optimizer"].description = "optimizer"
         controls["surface"].description = "surface"
@@ -223,7 +231,7 @@ class OptimizerExplorer(Explorer):
         (self.path_line,) = ax_path.plot([], [], ".-", color="tab:red", markersize=3, lw=1)
         (self.start_marker,) = ax_path.plot([], [], "o", color="tab:red")
         (self.end_marker,) = ax_path.plot([], [], "x", color="black", markersize=9, mew=2)
-        ax_path.set(xlabel="x", ylabel="y")
+        ax_path.set(xlabel="$w_1$", ylabel="$w_2$")  # the weights; x and y are data
         (self.gap_line,) = ax_gap.semilogy([], [], color="tab:red")
         ax_gap.set(xlim=(0, self.steps), ylim=self.gap_limits, xlabel="step")
         ax_gap.set_ylabel("$f - f^*$")
