@@ -13,7 +13,7 @@ Backward (``batchnorm_backward``), for a loss L with dy = dL/dy, in the compact 
 
     dbeta_j  = sum_i dy_ij
     dgamma_j = sum_i dy_ij x_hat_ij
-    dx_ij    = gamma_j / (N sqrt(var_j + eps)) * (N dy_ij - dbeta_j - x_hat_ij dgamma_j)
+    dx_ij    = gamma_j / sqrt(var_j + eps) * (dy_ij - dbeta_j / N - x_hat_ij dgamma_j / N)
 
 Running statistics (PyTorch's convention, ``update_running_stats``), after each training
 batch, with the *unbiased* batch variance:
@@ -112,9 +112,11 @@ def batchnorm_forward(x, gamma, beta, eps=1e-5):
     _check_features(gamma, "gamma", x)
     _check_features(beta, "beta", x)
     eps = _check_eps(eps)
-    var, mu = torch.var_mean(x, dim=0, correction=0)
+    mu = x.mean(dim=0)
+    centered = x - mu
+    var = (centered * centered).mean(dim=0)
     inv_std = torch.rsqrt(var + eps)
-    x_hat = (x - mu) * inv_std
+    x_hat = centered * inv_std
     y = gamma * x_hat + beta
     return y, (x_hat, gamma, inv_std)
 
@@ -134,7 +136,7 @@ def batchnorm_backward(dy, cache):
 
         dbeta  = sum_i dy_i                       (C,)
         dgamma = sum_i dy_i * x_hat_i             (C,)
-        dx     = gamma * inv_std / N * (N dy - dbeta - x_hat * dgamma)      (N, C)
+        dx     = gamma * inv_std * (dy - dbeta / N - x_hat * dgamma / N)   (N, C)
 
     This is the chain rule through mu and var collapsed into one line: since
     dx_hat = gamma * dy, the two sums over the batch that backpropagating through the mean
@@ -161,7 +163,7 @@ def batchnorm_backward(dy, cache):
     n = dy.shape[0]
     dbeta = dy.sum(dim=0)
     dgamma = (dy * x_hat).sum(dim=0)
-    dx = (gamma * inv_std / n) * (n * dy - dbeta - x_hat * dgamma)
+    dx = gamma * inv_std * (dy - dbeta / n - x_hat * (dgamma / n))
     return dx, dgamma, dbeta
 
 
@@ -184,7 +186,9 @@ def update_running_stats(running_mean, running_var, x, momentum=0.1):
     _check_features(running_mean, "running_mean", x)
     _check_features(running_var, "running_var", x)
     momentum = _check_momentum(momentum)
-    var, mean = torch.var_mean(x, dim=0, correction=1)
+    mean = x.mean(dim=0)
+    centered = x - mean
+    var = (centered * centered).sum(dim=0) / (x.shape[0] - 1)
     return (
         (1 - momentum) * running_mean + momentum * mean,
         (1 - momentum) * running_var + momentum * var,
