@@ -86,7 +86,7 @@ def test_explorer_draws_the_trace_the_band_and_the_convergence_step(explorer):
     k = widgets.running_stats_steps_to_converge(0.2)
     assert vline.get_xdata()[0] == pytest.approx(k) and vline.get_visible()
     assert f"{math.ceil(k)} steps" in explorer.title.get_text()
-    assert f"{predicted:.3f}" in explorer.ax_mean.get_title()
+    assert f"settled std {predicted:.3f}" in explorer.ax_mean.get_title()
 
 
 def test_explorer_says_when_the_running_mean_has_not_settled(explorer):
