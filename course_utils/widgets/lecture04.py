@@ -7,18 +7,16 @@ explorer shows each batch's mean and variance (dots: how noisy the batch statist
 and the running estimates (lines: how fast they converge, and how much they still wobble).
 """
 
-import base64
 import math
 from dataclasses import dataclass
 
 import ipywidgets as ipw
 import matplotlib.pyplot as plt
 import numpy as np
-import PIL.Image
 import torch
 
-from course_utils import _validate, batchnorm, plotting
-from course_utils.widgets.explorer import Explorer
+from course_utils import _validate, batchnorm
+from course_utils.widgets.explorer import Explorer, slider
 
 __all__ = [
     "RUNNING_STATS_BATCH_SIZES",
@@ -101,8 +99,8 @@ class RunningStatsExplorer(Explorer):
     """Batch size and momentum; the batch statistics and running estimates over the steps.
 
     The samples are drawn once, so that moving a slider changes only what it controls. The
-    axes and the true values are drawn once and kept as a background; an update redraws only
-    the dots, lines, bands and titles on top (blitting).
+    dots, lines, band and titles are the animated artists: the axes, true values and legend
+    are drawn once and kept as the background (see ``Explorer``).
     """
 
     def __init__(
@@ -118,26 +116,17 @@ class RunningStatsExplorer(Explorer):
             "batch_size": ipw.SelectionSlider(
                 options=RUNNING_STATS_BATCH_SIZES, value=batch_size, description="batch size N"
             ),
-            "momentum": ipw.FloatLogSlider(
-                value=momentum,
-                base=10,
-                min=-2.5,
-                max=0.0,
-                step=0.05,
-                readout_format=".3f",
-                description="momentum m",
-            ),
+            "momentum": slider("momentum m", momentum, 10**-2.5, 1.0, log=True),
         }
         for control in controls.values():
             control.style.description_width = "100px"
-            control.continuous_update = False
 
         with plt.ioff():
             fig, (ax_mean, ax_var) = plt.subplots(1, 2, figsize=(9.0, 4.0), layout="constrained")
         plt.close(fig)
         steps_axis = np.arange(1, steps + 1)
         var = self.std**2
-        self.artists = {}
+        self.artists, self.true_lines = {}, []
         for ax, true, ylim, label in (
             (ax_mean, self.mean, (-1.5, 5.5), "mean"),
             (ax_var, var, (0.0, 3.5 * var), "variance"),
@@ -145,7 +134,9 @@ class RunningStatsExplorer(Explorer):
             (dots,) = ax.plot(steps_axis, np.zeros(steps), ".", color="tab:blue", ms=3, alpha=0.6)
             (line,) = ax.plot(np.arange(steps + 1), np.zeros(steps + 1), color="tab:orange", lw=2)
             vline = ax.axvline(0.0, color="gray", linestyle=":", lw=1.5)
-            true_line = ax.axhline(true, color="black", linestyle="--", lw=1)
+            # above the translucent band and the curves: drawn with the animated artists
+            true_line = ax.axhline(true, color="black", linestyle="--", lw=1, zorder=2.5)
+            self.true_lines.append(true_line)
             ax.set(xlim=(0, steps), ylim=ylim, xlabel="training step (batch)", ylabel=label)
             self.artists[label] = [dots, line, vline]
         self.band = ax_mean.axhspan(self.mean, self.mean, color="tab:orange", alpha=0.25, lw=0)
@@ -165,12 +156,15 @@ class RunningStatsExplorer(Explorer):
         )
         self.ax_mean, self.ax_var = ax_mean, ax_var
         self.title = fig.suptitle("")
-        self._background = None
-        super().__init__(controls, fig)
-
-    def _changing_artists(self):
-        artists = self.artists["mean"] + self.artists["variance"]
-        return [*artists, self.ax_mean.title, self.ax_var.title, self.title]
+        animated = (
+            *self.artists["mean"],
+            *self.artists["variance"],
+            *self.true_lines,
+            ax_mean.title,
+            ax_var.title,
+            self.title,
+        )
+        super().__init__(controls, fig, animated=animated)
 
     def draw(self, batch_size, momentum):
         t = running_stats_trace(
@@ -213,21 +207,6 @@ class RunningStatsExplorer(Explorer):
         )
         converge = f"{math.ceil(k95)} steps" if math.isfinite(k95) else "never"
         self.title.set_text(f"the start gap shrinks like (1 − m)^k: 95% closed after {converge}")
-
-    def render(self) -> str:
-        canvas = self.fig.canvas
-        changing = self._changing_artists()
-        if self._background is None:  # the first render: draw everything else once
-            for artist in changing:
-                artist.set_animated(True)
-            canvas.draw()
-            self._background = canvas.copy_from_bbox(self.fig.bbox)
-        canvas.restore_region(self._background)
-        for artist in changing:
-            if artist.get_visible():
-                self.fig.draw_artist(artist)
-        image = PIL.Image.fromarray(np.asarray(canvas.buffer_rgba()))
-        return base64.b64encode(plotting.compact_png(image)).decode("ascii")
 
 
 def running_stats_explorer(**values) -> RunningStatsExplorer:
