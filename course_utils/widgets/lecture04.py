@@ -206,7 +206,7 @@ class RunningStatsExplorer(Explorer):
             fontsize="small",
         )
         converge = f"{math.ceil(k95)} steps" if math.isfinite(k95) else "never"
-        self.title.set_text(f"the start gap shrinks like (1 − m)^k: 95% closed after {converge}")
+        self.title.set_text(f"the start gap shrinks like (1 − m)ᵏ: 95% closed after {converge}")
 
 
 def running_stats_explorer(**values) -> RunningStatsExplorer:
