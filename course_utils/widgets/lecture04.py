@@ -98,7 +98,7 @@ def running_stats_steps_to_converge(momentum: float, fraction: float = 0.05) -> 
 class RunningStatsExplorer(Explorer):
     """Batch size and momentum; the batch statistics and running estimates over the steps.
 
-    The samples are drawn once, so that moving a slider changes only what it controls. The
+    The samples are drawn once, so that moving a control changes only what it controls. The
     dots, lines, band and titles are the animated artists: the axes, true values and legend
     are drawn once and kept as the background (see ``Explorer``).
     """
@@ -113,7 +113,8 @@ class RunningStatsExplorer(Explorer):
             steps, max(RUNNING_STATS_BATCH_SIZES), generator=gen, dtype=torch.float64
         )
         controls = {
-            "batch_size": ipw.SelectionSlider(
+            # a dropdown, not a SelectionSlider: the browser test finds and moves dropdowns
+            "batch_size": ipw.Dropdown(
                 options=RUNNING_STATS_BATCH_SIZES, value=batch_size, description="batch size N"
             ),
             "momentum": slider("momentum m", momentum, 10**-2.5, 1.0, log=True),
