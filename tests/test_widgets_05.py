@@ -15,11 +15,11 @@ STEPS = 30
 @pytest.fixture(scope="module")
 def runs():
     return widgets.train_mixture_mlps(
-        DECAYS, WIDTHS, steps=STEPS, record_every=10, n_val=500, resolution=30
+        DECAYS, WIDTHS, steps=STEPS, records=3, n_val=500, resolution=30
     )
 
 
-def _torch_run(width, weight_decay, steps=STEPS):
+def _torch_run(width, weight_decay, record, steps=STEPS):
     """The same network trained alone with torch.optim.SGD and autograd."""
     x, y = data.gaussian_mixture(200, seed=0)
     torch.manual_seed(0)
@@ -34,7 +34,7 @@ def _torch_run(width, weight_decay, steps=STEPS):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if step % 10 == 0:
+        if step in record:
             with torch.no_grad():
                 history.append(((model(x).squeeze(1) > 0).long() == y).double().mean().item())
     return model, history
@@ -43,7 +43,7 @@ def _torch_run(width, weight_decay, steps=STEPS):
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("weight_decay", DECAYS)
 def test_batched_training_takes_the_steps_of_torch_sgd_with_weight_decay(runs, width, weight_decay):
-    model, train_acc = _torch_run(width, weight_decay)
+    model, train_acc = _torch_run(width, weight_decay, runs.steps.tolist())
     i, j = runs.index(width, weight_decay)
     W1, b1, W2, b2 = (p[j] for p in runs.params[width])
     first, second = model[0], model[2]
@@ -56,7 +56,7 @@ def test_batched_training_takes_the_steps_of_torch_sgd_with_weight_decay(runs, w
         torch.testing.assert_close(ours, theirs.detach(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(runs.train_acc[i, j], train_acc, atol=0.006)  # one point of 200
     with torch.no_grad():
-        X, Y, grid = plotting.decision_grid(resolution=30)
+        _, _, grid = plotting.decision_grid(resolution=30)
         np.testing.assert_allclose(
             runs.scores[i, j].ravel(), model(grid).squeeze(1).numpy(), rtol=1e-4, atol=1e-4
         )
@@ -68,7 +68,7 @@ def test_batched_training_takes_the_steps_of_torch_sgd_with_weight_decay(runs, w
         regularization.l2_penalty(model.parameters()).item(),
         rtol=1e-3,
     )
-    assert runs.steps.tolist() == [10, 20, 30]
+    assert runs.steps.tolist() == [10, 17, 30]  # 3 records, log-spaced from step 10
 
 
 def test_recorded_metrics_are_those_of_the_final_networks(runs):

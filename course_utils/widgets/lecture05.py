@@ -35,8 +35,8 @@ __all__ = [
     "weight_decay_explorer",
 ]
 
-# The explorer's grid: weight decays 1e-5 ... 1e-1 in steps of 10^0.5, and 0 for reference.
-EXPLORER_WEIGHT_DECAYS = (0.0, *(10.0**e for e in np.arange(-5.0, -0.9, 0.5)))
+# The explorer's grid: weight decays 1e-4 ... 1e-1 in steps of 10^0.5, and 0 for reference.
+EXPLORER_WEIGHT_DECAYS = (0.0, *(float(10.0**e) for e in np.arange(-4.0, -0.9, 0.5)))
 EXPLORER_WIDTHS = (3, 10, 50)
 
 
@@ -127,7 +127,7 @@ def train_mixture_mlps(
     lr: float = 0.1,
     momentum: float = 0.9,
     seed: int = 0,
-    record_every: int = 100,
+    records: int = 16,
     resolution: int = 100,
 ) -> MixtureRuns:
     r"""Train a 2 -> width -> 1 ReLU network for every (width, weight decay) on the mixture.
@@ -144,20 +144,23 @@ def train_mixture_mlps(
 
     with the gradients of the two layers written out: for logits o = relu(x W1 + b1) W2 + b2,
     dL/do = (sigmoid(o) - y) / n, dL/dW2 = h^T dL/do, dL/dh = dL/do W2^T, dL/dz1 = dL/dh * [z1 > 0],
-    dL/dW1 = x^T dL/dz1. Accuracies and losses are recorded every ``record_every`` steps and
-    at the end; the final logits on a ``plotting.decision_grid`` of the given resolution.
-    Runs on one thread (see ``_one_thread``).
+    dL/dW1 = x^T dL/dz1. Accuracies and losses are recorded after about ``records`` steps
+    spaced evenly on a log scale from step 10 to the last (``MixtureRuns.steps``), and the
+    final logits on a ``plotting.decision_grid`` of the given resolution. Runs on one thread
+    (see ``_one_thread``).
     """
     weight_decays = tuple(
         float(_validate.number(w, "weight_decays", low=0.0)) for w in weight_decays
     )
     widths = tuple(_validate.integer(w, "widths", low=1) for w in widths)
     _validate.integer(steps, "steps", low=1)
-    _validate.integer(record_every, "record_every", low=1)
+    _validate.integer(records, "records", low=1)
     x, y = data.gaussian_mixture(n_train, seed=0)
     x_val, y_val = data.gaussian_mixture(n_val, seed=1)
     X, Y, grid = plotting.decision_grid(resolution=resolution)
-    recorded = sorted({*range(record_every, steps + 1, record_every), steps})
+    recorded = sorted(
+        {*np.geomspace(min(10, steps), steps, records).round().astype(int).tolist(), steps}
+    )
     target = y.float()[:, None]  # (n, 1)
     wd = torch.tensor(weight_decays).view(-1, 1, 1)
     shape = (len(widths), len(weight_decays), len(recorded))
