@@ -32,7 +32,6 @@ import copy
 import math
 from collections import deque
 
-import numpy as np
 import torch
 
 from course_utils import _validate, optim
@@ -400,14 +399,19 @@ def ensemble_mse(mse: float, cross: float, n: int) -> float:
 # --- noise and augmentation -------------------------------------------------------------
 
 
-def _beta(alpha: float, n: int, generator) -> np.ndarray:
-    """n draws from Beta(alpha, alpha), reproducible from ``generator`` (or torch's global RNG).
+def _beta(alpha: float, n: int, generator) -> torch.Tensor:
+    """n float64 draws from Beta(alpha, alpha), reproducible from ``generator``.
 
-    torch has no Beta sampler that accepts a generator, so a seed is drawn from it and
-    NumPy's Beta sampler draws the values (accurate even for small alpha).
+    torch's Beta distribution samples from the global random number generator only, so a
+    seed is drawn from ``generator`` (torch's global one when None) and the draws are made
+    inside ``torch.random.fork_rng``, on a private copy of the global generator seeded
+    with it; the global state is restored afterwards.
     """
     seed = int(torch.randint(0, 2**62, (), generator=generator))
-    return np.random.default_rng(seed).beta(alpha, alpha, size=n)
+    concentration = torch.tensor(alpha, dtype=torch.float64)
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        return torch.distributions.Beta(concentration, concentration).sample((n,))
 
 
 def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float, *, generator=None):
@@ -431,7 +435,7 @@ def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float, *, generator=None):
     alpha = _validate.number(alpha, "alpha", low=0.0, low_open=True)
     _check_generator(generator)
     n = len(x)
-    lam = torch.from_numpy(_beta(alpha, n, generator)).to(dtype=x.dtype, device=x.device)
+    lam = _beta(alpha, n, generator).to(dtype=x.dtype, device=x.device)
     perm = torch.randperm(n, generator=generator).to(x.device)
     lam_x = lam.view(n, *([1] * (x.dim() - 1)))
     lam_y = lam.to(y.dtype).view(n, *([1] * (y.dim() - 1)))

@@ -388,8 +388,8 @@ def _mixup_uniform(x, y, alpha, generator=None):
 
 
 def _mixup_two_weights(x, y, alpha, generator=None):
-    lam_x = torch.from_numpy(regularization._beta(alpha, len(x), generator))
-    lam_y = torch.from_numpy(regularization._beta(alpha, len(x), generator))
+    lam_x = regularization._beta(alpha, len(x), generator)
+    lam_y = regularization._beta(alpha, len(x), generator)
     return _mix(x, y, lam_x, lam_y, torch.randperm(len(x), generator=generator))
 
 
