@@ -127,7 +127,7 @@ def train_mixture_mlps(
     lr: float = 0.1,
     momentum: float = 0.9,
     seed: int = 0,
-    records: int = 16,
+    records: int = 12,
     resolution: int = 100,
 ) -> MixtureRuns:
     r"""Train a 2 -> width -> 1 ReLU network for every (width, weight decay) on the mixture.
