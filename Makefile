@@ -14,7 +14,7 @@ PYTEST := $(BIN)/python -m pytest
 NBVAL  := --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg -p no:randomly
 export PYTHONHASHSEED := 0
 
-.PHONY: help which-python env lab test lint unit nbval release release-check bench lock grade clean
+.PHONY: help which-python env lab test test-browser lint unit nbval release release-check bench lock grade clean
 
 help:
 	@echo "make lab      open JupyterLab on notebooks/ (creates .venv first)"
@@ -47,7 +47,15 @@ $(STAMP): pyproject.toml requirements.lock
 	seconds=$$(( $$(date +%s) - start )); \
 	echo "$(VENV) is ready: installed in $$((seconds / 60)) min $$((seconds % 60)) s."
 
+# The course's JupyterLab settings (save widget state with the notebook, so a reopened
+# notebook shows each explorer's last picture), copied into .venv's JupyterLab.
+LAB_SETTINGS = $(BIN)/python -c 'import pathlib, shutil, sys; \
+	folder = pathlib.Path(sys.prefix, "share/jupyter/lab/settings/overrides.d"); \
+	folder.mkdir(parents=True, exist_ok=True); \
+	shutil.copy("lab-settings/overrides.json", folder / "course-utils.json")'
+
 lab: $(STAMP)
+	$(LAB_SETTINGS)
 	$(BIN)/python -m ipykernel install --user --name $(KERNEL) \
 		--display-name "Training NN ($(CURDIR))" >/dev/null
 	@if [ "$$(id -u)" = 0 ]; then \
@@ -56,7 +64,7 @@ lab: $(STAMP)
 	echo "Starting JupyterLab; stop it with Ctrl-C."; \
 	$(BIN)/jupyter lab $$root $(LAB_ARGS) notebooks/
 
-test: lint unit nbval
+test: lint unit nbval test-browser
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -68,10 +76,17 @@ unit: $(STAMP)
 
 # Solutions must reproduce their stored outputs, with the default thread count
 # and single-threaded. (That the student notebooks run top to bottom unsolved is
-# tested once, by tests/test_release.py in `unit`.)
+# tested once, in the browser, by test-browser.)
 nbval: $(STAMP)
 	$(PYTEST) -n 2 --dist loadscope --nbval $(NBVAL) solutions
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PYTEST) -n 2 --dist loadscope --nbval $(NBVAL) solutions
+
+# Every student notebook in JupyterLab in headless Chromium (tests/browser/; the unit run
+# skips it). Needs Debian's chromium (apt-get install -y chromium); never downloads a browser.
+test-browser: $(STAMP)
+	@test -x /usr/bin/chromium || { echo "test-browser needs /usr/bin/chromium: apt-get install -y chromium"; exit 1; }
+	$(LAB_SETTINGS)
+	COURSE_BROWSER_TEST=1 $(PYTEST) -p no:randomly tests/browser
 
 release: $(STAMP)
 	$(BIN)/course release

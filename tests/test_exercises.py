@@ -28,26 +28,6 @@ def _plain(value) -> bool:
     return isinstance(value, int | float | str | bool | GeneratorSeed) or value is None
 
 
-def _arrays(values) -> list:
-    """The arrays among case arguments, including those inside tuples (a tuple of tensors)."""
-    found = []
-    for value in values:
-        if isinstance(value, tuple | list):
-            found += _arrays(value)
-        elif isinstance(value, np.ndarray):
-            found.append(value)
-    return found
-
-
-def _differ(a, b) -> bool:
-    """Whether two case arguments differ (arrays by value, tuples entry by entry)."""
-    if isinstance(a, tuple | list) and isinstance(b, tuple | list):
-        return len(a) != len(b) or any(_differ(x, y) for x, y in zip(a, b, strict=False))
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return not np.array_equal(a, b)
-    return a != b
-
-
 @pytest.mark.parametrize("exercise_id", ALL)
 def test_the_reference_passes_its_cases_and_is_deterministic(exercise_id):
     # The reference runs twice per case; the second run is judged against the first, so
@@ -76,6 +56,24 @@ def test_cases_are_plain_data_with_the_same_groups_for_every_seed(exercise_id):
     a = ex.cases(np.random.default_rng(1))[0].args
     b = ex.cases(np.random.default_rng(2))[0].args
     assert any(_differ(a[k], b[k]) for k in a)
+
+
+def _differ(a, b) -> bool:
+    """Two case arguments differ (arrays by value, tuples of arrays element by element)."""
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) != len(b) or any(_differ(x, y) for x, y in zip(a, b, strict=False))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return not np.array_equal(a, b)
+    return a != b
+
+
+def _arrays(values):
+    """The arrays among case arguments, inside tuples too."""
+    for value in values:
+        if isinstance(value, tuple):
+            yield from _arrays(value)
+        elif isinstance(value, np.ndarray):
+            yield value
 
 
 @pytest.mark.parametrize("exercise_id", ALL)

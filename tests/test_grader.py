@@ -463,80 +463,91 @@ class TestRules:
         }
 
     def test_each_forbidden_namespace_is_blocked_at_run_time(self):
-        # In a fresh interpreter, since blocking changes torch for the whole process.
-        probe = (
-            "import torch, torch.nn.functional as F\n"
-            "from course_utils import sandbox\n"
-            "sandbox._forbid(['softmax', 'Softmax', 'xlogy', 'grad'])\n"
-            "x = torch.zeros(2, requires_grad=True)\n"
-            "calls = {\n"
-            "    'torch': lambda: torch.softmax(x, 0),\n"
-            "    'torch.Tensor': lambda: x.softmax(0),\n"
-            "    'torch.nn': lambda: torch.nn.Softmax(0),\n"
-            "    'torch.nn.functional': lambda: F.softmax(x, 0),\n"
-            "    'torch.special': lambda: torch.special.xlogy(x, x),\n"
-            "    'torch.autograd': lambda: torch.autograd.grad(x.sum(), x),\n"
-            "    'torch.Tensor property': lambda: x.grad,\n"
-            "}\n"
-            "for name, call in calls.items():\n"
-            "    try:\n"
-            "        call()\n"
-            "    except sandbox.ForbiddenCallError:\n"
-            "        print(name)\n"
-        )
-        done = subprocess.run(
-            [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120
-        )
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.split("\n")[:-1] == [
-            "torch",
-            "torch.Tensor",
-            "torch.nn",
-            "torch.nn.functional",
-            "torch.special",
-            "torch.autograd",
-            "torch.Tensor property",
-        ]
+        # In a forked child, since blocking changes torch for the whole process.
+        import torch
+        import torch.nn.functional as F
+
+        x = torch.zeros(2, requires_grad=True)
+        calls = {
+            "torch": lambda: torch.softmax(x, 0),
+            "torch.Tensor": lambda: x.softmax(0),
+            "torch.nn": lambda: torch.nn.Softmax(0),
+            "torch.nn.functional": lambda: F.softmax(x, 0),
+            "torch.special": lambda: torch.special.xlogy(x, x),
+            "torch.autograd": lambda: torch.autograd.grad(x.sum(), x),
+            "torch.Tensor property": lambda: x.grad,
+        }
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: block, call each, report which raised
+            try:
+                sandbox._forbid(["softmax", "Softmax", "xlogy", "grad"])
+                blocked = []
+                for name, call in calls.items():
+                    try:
+                        call()
+                    except sandbox.ForbiddenCallError:
+                        blocked.append(name)
+                os.write(write, json.dumps(blocked).encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        with os.fdopen(read) as pipe:
+            blocked = json.loads(pipe.read() or "null")
+        os.waitpid(pid, 0)
+        assert blocked == list(calls)
+        assert torch.softmax(x, 0).shape == (2,)  # this process is untouched
+
+
+HE_NORMAL = (
+    "def he_normal_(tensor, gain=1.0, generator=None):\n"
+    "    fan_in = tensor.shape[1] * math.prod(tensor.shape[2:])\n"
+    "    return tensor.normal_(0.0, gain * math.sqrt(2.0 / fan_in){generator})\n"
+)
+HE_NORMAL_ANSWERS = {
+    "correct": HE_NORMAL.format(generator=", generator=generator"),
+    "ignores its generator": HE_NORMAL.format(generator=""),
+    "fan_out": HE_NORMAL.format(generator=", generator=generator").replace("shape[1]", "shape[0]"),
+}
+
+
+@pytest.fixture(scope="module")
+def he_normal_graded(tmp_path_factory):
+    """The answers above, graded by one grader: name -> TestResult."""
+    ex = exercises.get("03.he_normal_")
+    stub = grading.Cell(
+        "code", "def he_normal_(tensor, gain=1.0, generator=None):\n    pass", ex.id
+    )
+    assignment = grading.Assignment("03_test", (ex,), (stub,))
+    folder = tmp_path_factory.mktemp("stochastic")
+    paths = []
+    for i, source in enumerate(HE_NORMAL_ANSWERS.values()):
+        cell = {
+            "cell_type": "code",
+            "source": source,
+            "metadata": {"tags": [f"exercise:{ex.id}"]},
+        }
+        paths.append(folder / f"{i}.ipynb")
+        paths[-1].write_text(json.dumps({"cells": [cell], "metadata": {}}))
+    with grading.Grader(assignment, limits=LIMITS) as grader:
+        results = grader.grade_many(paths)
+    return {name: result.tests[0] for name, result in zip(HE_NORMAL_ANSWERS, results, strict=True)}
 
 
 class TestStochasticExercises:
     """A stochastic exercise goes through the sandbox like the others: called twice there
     with generators seeded alike, judged here on the distribution."""
 
-    HE = (
-        "def he_normal_(tensor, gain=1.0, generator=None):\n"
-        "    fan_in = tensor.shape[1] * math.prod(tensor.shape[2:])\n"
-        "    return tensor.normal_(0.0, gain * math.sqrt(2.0 / fan_in){generator})\n"
-    )
-
-    def _grade(self, tmp_path, source):
-        ex = exercises.get("03.he_normal_")
-        stub = grading.Cell(
-            "code", "def he_normal_(tensor, gain=1.0, generator=None):\n    pass", ex.id
-        )
-        assignment = grading.Assignment("03_test", (ex,), (stub,))
-        nb = {
-            "cells": [
-                {"cell_type": "code", "source": source, "metadata": {"tags": [f"exercise:{ex.id}"]}}
-            ],
-            "metadata": {},
-        }
-        path = tmp_path / "he.ipynb"
-        path.write_text(json.dumps(nb))
-        with grading.Grader(assignment, limits=LIMITS) as grader:
-            return grader.grade(path).tests[0]
-
-    def test_a_correct_answer_scores_full_points(self, tmp_path):
-        test = self._grade(tmp_path, self.HE.format(generator=", generator=generator"))
+    def test_a_correct_answer_scores_full_points(self, he_normal_graded):
+        test = he_normal_graded["correct"]
         assert (test.status, test.score) == ("passed", 2), test.output
 
-    def test_an_answer_that_ignores_its_generator_fails(self, tmp_path):
-        test = self._grade(tmp_path, self.HE.format(generator=""))
+    def test_an_answer_that_ignores_its_generator_fails(self, he_normal_graded):
+        test = he_normal_graded["ignores its generator"]
         assert (test.status, test.score) == ("failed", 0)
         assert "two calls with generators in the same state" in test.output
 
-    def test_a_wrong_fan_gets_its_hint(self, tmp_path):
-        source = self.HE.format(generator=", generator=generator").replace("shape[1]", "shape[0]")
-        test = self._grade(tmp_path, source)
+    def test_a_wrong_fan_gets_its_hint(self, he_normal_graded):
+        test = he_normal_graded["fan_out"]
         assert (test.status, test.score) == ("failed", 0)
         assert "not fan_out" in test.output  # the hint of the known mistake

@@ -2,7 +2,6 @@
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from course_utils import exercises, release
 
@@ -111,23 +110,6 @@ def test_every_exercise_has_one_answer_cell_and_a_check(name):
         assert f'check("{ex.id}", {ex.name})' in text
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_unsolved_notebook_runs_top_to_bottom_and_says_not_implemented(name, tmp_path):
-    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    NotebookClient(
-        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-    ).execute()
-    printed = "\n".join(
-        out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
-    )
-    for ex in exercises.for_lecture(name):
-        assert f"{ex.id}: {ex.title}" in printed
-    assert printed.count("not implemented yet") >= len(exercises.for_lecture(name))
-    errors = [
-        out
-        for cell in nb.cells
-        if cell.cell_type == "code"
-        for out in cell.outputs
-        if out.output_type == "error"
-    ]
-    assert not errors
+# That every unsolved student notebook runs top to bottom without an error and each check
+# says "not implemented yet" is tested in tests/browser/ (make test-browser), which runs it
+# in JupyterLab anyway: one execution serves both.

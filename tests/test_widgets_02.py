@@ -3,6 +3,7 @@
 import base64
 import io
 
+import ipywidgets as ipw
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -244,12 +245,12 @@ def test_update_rejects_unknown_controls(explorer):
 
 
 def test_widget_holds_controls_and_output(explorer):
-    grid, message, out = explorer.widget.children
-    assert out is explorer.out and message is explorer.message
+    grid, message, out, note = explorer.widget.children
+    assert out is explorer.out and message is explorer.message and note is explorer.note
     assert list(grid.children) == list(explorer.controls.values())
-    assert not any(
-        getattr(control, "continuous_update", False) for control in explorer.controls.values()
-    )
+    sliders = [c for c in explorer.controls.values() if hasattr(c, "continuous_update")]
+    assert sliders and all(c.continuous_update for c in sliders)  # blitted: updates are cheap
+    assert isinstance(explorer.controls["lr"], ipw.FloatLogSlider)
     assert explorer.controls["surface"].options == tuple(
         (s.label, key) for key, s in widgets.SURFACES.items()
     )

@@ -12,7 +12,7 @@ In a notebook::
 """
 
 from course_utils._lectures import lecture_modules, reexport
-from course_utils.widgets.explorer import Explorer, figure_png
+from course_utils.widgets.explorer import Explorer, figure_png, slider
 
 LECTURES = lecture_modules(__name__, __path__)
-__all__ = ["Explorer", "figure_png", *reexport(globals(), LECTURES)]
+__all__ = ["Explorer", "figure_png", "slider", *reexport(globals(), LECTURES)]

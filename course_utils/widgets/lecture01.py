@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from course_utils import _validate, losses
-from course_utils.widgets.explorer import Explorer
+from course_utils.widgets.explorer import Explorer, slider
 
 __all__ = ["SoftmaxExplorer", "SoftmaxQuantities", "softmax_explorer", "softmax_quantities"]
 
@@ -52,19 +52,10 @@ class SoftmaxExplorer(Explorer):
     def __init__(self, logits=(2.0, 1.0, 0.5, -1.0), temperature: float = 1.0, target: int = 0):
         n = len(logits)
         self.num_classes = n
-        slider = {"min": -6.0, "max": 6.0, "step": 0.1, "continuous_update": False}
         controls = {
-            f"z{c}": ipw.FloatSlider(value=float(v), description=f"logit z{c}", **slider)
-            for c, v in enumerate(logits)
+            f"z{c}": slider(f"logit z{c}", float(v), -6.0, 6.0, 0.1) for c, v in enumerate(logits)
         }
-        controls["temperature"] = ipw.FloatSlider(
-            value=temperature,
-            min=0.5,
-            max=3.0,
-            step=0.05,
-            description="temperature T",
-            continuous_update=False,
-        )
+        controls["temperature"] = slider("temperature T", temperature, 0.5, 3.0, 0.05)
         controls["target"] = ipw.Dropdown(
             options=[(f"class {c}", c) for c in range(n)], value=target, description="gold class"
         )
@@ -83,18 +74,31 @@ class SoftmaxExplorer(Explorer):
         # a white box keeps a label readable where it crosses a dotted bound line
         box = {"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.0}
         self.grad_labels = [ax_g.text(c, 0.0, "", ha="center", bbox=box) for c in classes]
-        ax_g.axhline(0.0, color="black", linewidth=0.8)
+        zero_line = ax_g.axhline(0.0, color="black", linewidth=0.8)
         # |p_c - g_c| <= 1, so |dL/dz_c| <= 1/T: these two lines move with T
         self.grad_bounds = [
             ax_g.axhline(s, color="gray", linestyle=":", label=label)
             for s, label in ((-1.0, r"$\pm 1/T$ (largest possible)"), (1.0, None))
         ]
-        ax_g.legend(loc="upper right", fontsize="small")
+        legend = ax_g.legend(loc="upper right", fontsize="small")
         ax_g.set(
             ylim=(-2.3, 2.3), xticks=classes, xlabel="class c", ylabel=r"$\partial L/\partial z_c$"
         )
         ax_g.set_title(r"gradient $\partial L/\partial z = (p - g)\,/\,T$")
-        super().__init__(controls, fig)
+        self.title = fig.suptitle("")
+        # What draw changes, redrawn on a kept background; the zero line and the legend
+        # are static but must stay on top of the bars and the bound lines.
+        animated = (
+            *self.prob_bars.patches,
+            *self.prob_labels,
+            *self.grad_bars.patches,
+            *self.grad_labels,
+            *self.grad_bounds,
+            zero_line,
+            legend,
+            self.title,
+        )
+        super().__init__(controls, fig, animated=animated)
 
     def draw(self, temperature, target, **logits):
         z = [logits[f"z{c}"] for c in range(self.num_classes)]
@@ -114,7 +118,7 @@ class SoftmaxExplorer(Explorer):
             )
         for line, sign in zip(self.grad_bounds, (-1.0, 1.0), strict=True):
             line.set_ydata([sign / temperature] * 2)
-        self.fig.suptitle(
+        self.title.set_text(
             f"gold class {target} (orange):  loss $L = -\\log p_{target}$ = {q.loss:.3f}"
         )
 

@@ -1,6 +1,5 @@
 """Lecture 02 explorer: optimizers on 2-D surfaces, their paths and their loss curves."""
 
-import base64
 import functools
 import math
 from collections.abc import Callable
@@ -9,11 +8,10 @@ from dataclasses import dataclass
 import ipywidgets as ipw
 import matplotlib.pyplot as plt
 import numpy as np
-import PIL.Image
 import torch
 
-from course_utils import _validate, data, optim, plotting
-from course_utils.widgets.explorer import Explorer
+from course_utils import _validate, data, optim
+from course_utils.widgets.explorer import Explorer, slider
 
 __all__ = [
     "OPTIMIZER_NAMES",
@@ -190,28 +188,15 @@ class OptimizerExplorer(Explorer):
             "surface": ipw.Dropdown(
                 options=[(s.label, key) for key, s in SURFACES.items()], value=surface
             ),
-            "lr": ipw.FloatLogSlider(
-                value=lr, base=10, min=-4, max=0.5, step=0.05, readout_format=".2g"
-            ),
-            "momentum": ipw.FloatSlider(value=momentum, min=0.0, max=0.99, step=0.01),
-            "beta1": ipw.FloatSlider(value=beta1, min=0.0, max=0.99, step=0.01),
-            "beta2": ipw.FloatSlider(
-                value=beta2, min=0.5, max=0.999, step=0.001, readout_format=".3f"
-            ),
+            "lr": slider("learning rate", lr, 1e-4, 10**0.5, log=True),
+            "momentum": slider("momentum μ", momentum, 0.0, 0.99, 0.01),
+            "beta1": slider("β1 (Adam)", beta1, 0.0, 0.99, 0.01),
+            "beta2": slider("β2 (RMSprop: α)", beta2, 0.5, 0.999, 0.001, readout_format=".3f"),
         }
-        descriptions = {
-            "optimizer": "optimizer",
-            "surface": "surface",
-            "lr": "learning rate",
-            "momentum": "momentum μ",
-            "beta1": "β1 (Adam)",
-            "beta2": "β2 (RMSprop: α)",
-        }
-        for name, control in controls.items():
-            control.description = descriptions[name]
+        controls["optimizer"].description = "optimizer"
+        controls["surface"].description = "surface"
+        for control in controls.values():
             control.style.description_width = "110px"
-            if hasattr(control, "continuous_update"):
-                control.continuous_update = False
 
         with plt.ioff():
             fig, (ax_path, ax_gap) = plt.subplots(1, 2, figsize=(8.0, 3.3), layout="constrained")
@@ -245,11 +230,7 @@ class OptimizerExplorer(Explorer):
         ax_gap.grid(alpha=0.3)
         self.ax_path, self.ax_gap = ax_path, ax_gap
         self.title = fig.suptitle("")
-        self._backgrounds = {}  # surface -> the figure without its changing artists
-        super().__init__(controls, fig, columns=3)
-
-    def _changing_artists(self):
-        return (
+        animated = (
             self.path_line,
             self.start_marker,
             self.end_marker,
@@ -257,6 +238,13 @@ class OptimizerExplorer(Explorer):
             self.ax_gap.title,
             self.title,
         )
+        super().__init__(controls, fig, animated=animated)
+        for key in SURFACES:  # draw every surface's background now, not on the first switch
+            self.update(surface=key)
+        self.update(surface=surface)
+
+    def background_key(self):
+        return self.controls["surface"].value  # the contours, limits and title of the surface
 
     def _show_surface(self, surface):
         s = SURFACES[surface]
@@ -290,24 +278,6 @@ class OptimizerExplorer(Explorer):
             "Adam": f", β1 = {beta1:g}, β2 = {beta2:g}",
         }
         self.title.set_text(f"{optimizer}, learning rate {lr:.2g}{settings.get(optimizer, '')}")
-
-    def render(self) -> str:
-        canvas = self.fig.canvas
-        changing = self._changing_artists()
-        surface = self.controls["surface"].value
-        if not self._backgrounds:  # the first render: draw every surface's background once
-            for artist in changing:
-                artist.set_animated(True)  # a full draw leaves animated artists out
-            for key in SURFACES:
-                self._show_surface(key)
-                canvas.draw()
-                self._backgrounds[key] = canvas.copy_from_bbox(self.fig.bbox)
-            self._show_surface(surface)
-        canvas.restore_region(self._backgrounds[surface])
-        for artist in changing:
-            self.fig.draw_artist(artist)
-        image = PIL.Image.fromarray(np.asarray(canvas.buffer_rgba()))
-        return base64.b64encode(plotting.compact_png(image)).decode("ascii")
 
 
 def optimizer_explorer(**values) -> OptimizerExplorer:

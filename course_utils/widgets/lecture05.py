@@ -9,7 +9,6 @@ explorer is built; the tests check that it takes the same steps as ``torch.optim
 with ``weight_decay`` on each network alone.
 """
 
-import base64
 import contextlib
 from dataclasses import dataclass
 
@@ -17,14 +16,13 @@ import contourpy
 import ipywidgets as ipw
 import matplotlib.pyplot as plt
 import numpy as np
-import PIL.Image
 import torch
 from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.path import Path
 from matplotlib.ticker import PercentFormatter
 
 from course_utils import _validate, data, plotting
-from course_utils.widgets.explorer import Explorer
+from course_utils.widgets.explorer import Explorer, slider
 
 __all__ = [
     "EXPLORER_WEIGHT_DECAYS",
@@ -244,8 +242,8 @@ class WeightDecayExplorer(Explorer):
     validation accuracy against the weight decay for the chosen width, the chosen one
     marked, and the same accuracies without decay (dotted). Every network is trained when
     the explorer is built (``train_mixture_mlps``), every boundary and region is traced
-    then too, so an update only swaps data and draws the changing artists onto a saved
-    background (blitting).
+    then too, so an update only swaps data and draws the changing (``animated``) artists
+    onto the kept background (blitting, see ``Explorer``).
     """
 
     def __init__(self, runs: MixtureRuns | None = None, weight_decay=1e-3, width=50):
@@ -256,14 +254,14 @@ class WeightDecayExplorer(Explorer):
             raise ValueError("runs must include positive weight decays")
         exponents = np.log10(decays[self.positive])
         controls = {
-            "weight_decay": ipw.FloatLogSlider(
-                value=weight_decay,
-                base=10,
-                min=float(exponents.min()),
-                max=float(exponents.max()),
+            "weight_decay": slider(
+                "weight decay λ",
+                weight_decay,
+                float(decays[self.positive].min()),
+                float(decays[self.positive].max()),
                 step=float(np.diff(exponents).min()) if len(exponents) > 1 else 1.0,
+                log=True,
                 readout_format=".0e",
-                description="weight decay λ",
             ),
             "width": ipw.SelectionSlider(
                 options=list(runs.widths), value=width, description="hidden width"
@@ -316,12 +314,10 @@ class WeightDecayExplorer(Explorer):
             self.train_zero.set_visible(False)
             self.val_zero.set_visible(False)
         self.ax_map, self.ax_acc = ax_map, ax_acc
-        self._background = None
-        super().__init__(controls, fig, columns=2)
-
-    def _changing_artists(self):
-        # in drawing order: the points and the Bayes boundary lie on top of the shading
-        return (
+        # Redrawn on every update, in this order (sorted by zorder): the shading first, then
+        # the points and the Bayes boundary that lie on top of it, then what changes.
+        self.fill.set_zorder(0.5)
+        animated = (
             self.fill,
             *self.points,
             self.bayes,
@@ -331,8 +327,9 @@ class WeightDecayExplorer(Explorer):
             self.train_zero,
             self.val_zero,
             self.marker,
-            self.ax_acc.title,
+            ax_acc.title,
         )
+        super().__init__(controls, fig, columns=2, animated=animated)
 
     def draw(self, weight_decay, width):
         runs = self.runs
@@ -352,19 +349,6 @@ class WeightDecayExplorer(Explorer):
             f"train {runs.train_acc[i, j, -1]:.1%}, val {runs.val_acc[i, j, -1]:.1%}",
             fontsize="medium",
         )
-
-    def render(self) -> str:
-        canvas = self.fig.canvas
-        if self._background is None:  # the first render: everything that never changes, once
-            for artist in self._changing_artists():
-                artist.set_animated(True)
-            canvas.draw()
-            self._background = canvas.copy_from_bbox(self.fig.bbox)
-        canvas.restore_region(self._background)
-        for artist in self._changing_artists():
-            self.fig.draw_artist(artist)
-        image = PIL.Image.fromarray(np.asarray(canvas.buffer_rgba()))
-        return base64.b64encode(plotting.compact_png(image)).decode("ascii")
 
 
 def weight_decay_explorer(runs: MixtureRuns | None = None, **values) -> WeightDecayExplorer:
