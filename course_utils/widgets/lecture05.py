@@ -263,8 +263,11 @@ class WeightDecayExplorer(Explorer):
                 log=True,
                 readout_format=".0e",
             ),
-            "width": ipw.SelectionSlider(
-                options=list(runs.widths), value=width, description="hidden width"
+            "width": ipw.ToggleButtons(
+                options=[(str(w), w) for w in runs.widths],
+                value=width,
+                description="hidden width",
+                style={"button_width": "60px"},
             ),
         }
         for control in controls.values():
