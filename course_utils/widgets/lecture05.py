@@ -263,11 +263,10 @@ class WeightDecayExplorer(Explorer):
                 log=True,
                 readout_format=".0e",
             ),
-            "width": ipw.ToggleButtons(
-                options=[(str(w), w) for w in runs.widths],
+            "width": ipw.Dropdown(
+                options=[(f"{w} units", w) for w in runs.widths],
                 value=width,
                 description="hidden width",
-                style={"button_width": "60px"},
             ),
         }
         for control in controls.values():
