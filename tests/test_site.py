@@ -180,9 +180,10 @@ def test_every_lecture_has_a_page_linked_from_the_course_map(sites, edition):
         assert title in text
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     words = re.sub(r"<[^>]+>", "", text)
-    for row in build_site.course_map_rows(readme):  # what is not written yet says so
-        if not any(path.name.startswith(row["number"] + "_") for path in lectures):
-            assert f"{row['notebook']} (coming)" in words
+    for row in build_site.course_map_rows(readme):  # the lectures not written yet too
+        assert row["notebook"] in words or any(
+            path.name.startswith(row["number"] + "_") for path in lectures
+        )
 
 
 @pytest.mark.parametrize("edition", EDITIONS)

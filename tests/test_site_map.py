@@ -26,6 +26,7 @@ The second.
 |---|---|---|
 | `01_first` | the first topic | ~5 s |
 | `02_second` | the second topic | coming |
+| `04_fourth` | the fourth topic | ~9 s |
 
 Run times are measured.
 
@@ -54,6 +55,7 @@ def test_rows_keep_their_columns_and_the_intro_stops_at_the_first_section():
     assert [(r["number"], r["notebook"], r["cells"]) for r in rows] == [
         ("01", "01_first", ["the first topic", "~5 s"]),
         ("02", "02_second", ["the second topic", "coming"]),
+        ("04", "04_fourth", ["the fourth topic", "~9 s"]),
     ]
     assert rows[0]["header"] == ["topics", "run time"]
     assert build_site.readme_intro(README) == "An introduction, in two paragraphs.\n\nThe second."
@@ -67,7 +69,8 @@ def test_the_map_links_lectures_found_and_says_which_are_coming(tmp_path):
     assert table[:2] == ["| lecture | topics | run time |", "|---|---|---|"]
     assert table[2:] == [
         "| [Lecture 01 · First](01_first_renamed.ipynb) | the first topic | ~5 s |",
-        "| `02_second` (coming) | the second topic | coming |",
+        "| `02_second` | the second topic | coming |",
+        "| `04_fourth` (coming) | the fourth topic | ~9 s |",
         "| [Lecture 03 · Not in the README yet](03_extra.ipynb) |  |  |",
     ]
     assert "An introduction" in page and "student edition" in page

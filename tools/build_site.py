@@ -163,7 +163,11 @@ def index_page(readme: str, lectures: list[Path], edition: str) -> str:
 
     for row in rows:
         path = found.pop(row["number"], None)
-        name = link(path) if path else f"`{row['notebook']}` (coming)"
+        if path:
+            name = link(path)
+        else:  # not written yet: say so, unless the row does ("coming" as its run time)
+            coming = any(cell.lower() == "coming" for cell in row["cells"])
+            name = f"`{row['notebook']}`" + ("" if coming else " (coming)")
         lines.append("| " + " | ".join([name, *row["cells"]]) + " |")
     for path in found.values():  # a lecture the README's table does not list yet
         lines.append("| " + " | ".join([link(path)] + [""] * len(header)) + " |")
