@@ -121,7 +121,7 @@ release: $(STAMP)
 release-check: $(STAMP)
 	$(BIN)/course release --check
 
-bench: $(STAMP)
+bench: $(STAMP) $(SITE_STAMP) $(NPM_STAMP)  # bench_site.py builds the website
 	@for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 grade: $(STAMP)
