@@ -12,6 +12,7 @@ the same tensors on every machine, whatever else the notebook drew before.
   xy = (x, y), for drawing optimizer trajectories, each next to its gradient written out
   (``quadratic_grad``, ...), which costs a few tensor operations instead of a backward pass.
 * ``digits``: scikit-learn's 8x8 digits, split and standardized.
+* ``cliff`` (with ``cliff_grad``): a bowl below a steep cliff, for gradient clipping.
 """
 
 import math
@@ -22,10 +23,13 @@ import torch
 from course_utils import _validate
 
 __all__ = [
+    "CLIFF_ANGLE",
     "MIXTURE_COVS",
     "MIXTURE_MEANS",
     "Digits",
     "Split",
+    "cliff",
+    "cliff_grad",
     "digits",
     "gaussian_mixture",
     "gaussian_mixture_bayes",
@@ -271,3 +275,59 @@ def digits(seed: int = 0, val_fraction: float = 0.2, test_fraction: float = 0.2)
         return Split((pixels[idx] - mean) / std, labels[idx])
 
     return Digits(split(train_idx), split(val_idx), split(test_idx), mean, std)
+
+
+CLIFF_ANGLE = math.radians(20.0)  # the direction of the cliff's normal n, from the x axis
+
+
+def _cliff_coordinates(xy: torch.Tensor):
+    """(u, v): xy along the cliff's normal n = (cos a, sin a) and along the cliff."""
+    c, s = math.cos(CLIFF_ANGLE), math.sin(CLIFF_ANGLE)
+    x, y = xy[..., 0], xy[..., 1]
+    return c * x + s * y, -s * x + c * y
+
+
+def cliff(xy: torch.Tensor, height: float = 20.0, width: float = 0.5) -> torch.Tensor:
+    r"""A bowl below a cliff: a high terrace, a steep step down, the minimum below it, and
+    flat ground far away.
+
+        f(x, y) = 4 (1 - exp(-q / 4)) + height * S(tau),   q = (u - 1)^2 / 4 + v^2 / 10,
+        tau = clamp(1/2 - u / width, 0, 1),   S(tau) = 10 tau^3 - 15 tau^4 + 6 tau^5
+
+    where u = x cos a + y sin a and v = -x sin a + y cos a measure xy along the cliff's
+    normal n = (cos a, sin a) and along the cliff (a = CLIFF_ANGLE, 20 degrees).
+
+    * Near the minimum f is the bowl q (curvatures 1/2 across the cliff, 1/5 along it);
+      far from it f levels off at 4, where the gradient vanishes (at a distance of 10
+      across the cliff it is below 2e-2, at 20 below 1e-8).
+    * S rises smoothly from 0 to 1 with S'(0) = S'(1) = 0: in the band |u| < width / 2
+      f drops by ``height``; on the terrace (u <= -width / 2) it is the bowl plus
+      ``height``. The step's own slope reaches 1.875 height / width (75 by default) at
+      u = 0, where the bowl's is 0.47; outside the band the slope of f is below 0.9.
+
+    Minimum f = 0 at u = 1, v = 0, the point (cos a, sin a), for width <= 2.
+    xy: (..., 2). Returns shape (...); differentiable.
+    """
+    u, v = _cliff_coordinates(xy)
+    q = 0.25 * (u - 1) ** 2 + 0.1 * v**2
+    tau = (0.5 - u / width).clamp(0.0, 1.0)
+    return -4 * torch.expm1(-q / 4) + height * tau**3 * (10 - 15 * tau + 6 * tau**2)
+
+
+def cliff_grad(xy: torch.Tensor, height: float = 20.0, width: float = 0.5) -> torch.Tensor:
+    r"""Gradient of ``cliff``, written out (no autograd).
+
+        df/du = exp(-q / 4) (u - 1) / 2 - (height / width) 30 tau^2 (1 - tau)^2,
+        df/dv = exp(-q / 4) v / 5,
+        grad f = df/du (cos a, sin a) + df/dv (-sin a, cos a)
+
+    (S'(tau) = 30 tau^2 (1 - tau)^2 and dtau/du = -1/width inside the band; S' = 0 at both
+    ends, so the clamp needs no special case.) xy: (..., 2). Returns shape (..., 2).
+    """
+    c, s = math.cos(CLIFF_ANGLE), math.sin(CLIFF_ANGLE)
+    u, v = _cliff_coordinates(xy)
+    damping = torch.exp(-(0.25 * (u - 1) ** 2 + 0.1 * v**2) / 4)
+    tau = (0.5 - u / width).clamp(0.0, 1.0)
+    df_du = damping * 0.5 * (u - 1) - height / width * 30 * tau**2 * (1 - tau) ** 2
+    df_dv = damping * 0.2 * v
+    return torch.stack([c * df_du - s * df_dv, s * df_du + c * df_dv], -1)

@@ -182,3 +182,37 @@ def test_digits_splits_partition_the_data_and_standardize_with_train_statistics(
 def test_digits_rejects_bad_fractions(kwargs, argument):
     with pytest.raises(ValueError, match=argument):
         data.digits(**kwargs)
+
+
+def test_cliff_gradient_matches_autograd_and_its_minimum_and_shape():
+    import numpy as np  # imported here: this test was added at the end of the file
+
+    rng = np.random.default_rng(0)
+    # random points, and points inside the cliff's band |u| < width / 2
+    angle = data.CLIFF_ANGLE
+    normal = np.array([math.cos(angle), math.sin(angle)])
+    along = np.array([-math.sin(angle), math.cos(angle)])
+    points = list(rng.uniform(-3, 3, size=(20, 2)))
+    points += [u * normal + v * along for u, v in rng.uniform([-0.25, -2], [0.25, 2], (20, 2))]
+    for point in points:
+        xy = torch.tensor(point, dtype=torch.float64, requires_grad=True)
+        (expected,) = torch.autograd.grad(data.cliff(xy), xy)
+        np.testing.assert_allclose(data.cliff_grad(xy.detach()).numpy(), expected, atol=1e-12)
+    # the minimum, f = 0 with a zero gradient, at (cos a, sin a); f >= 0 on a grid
+    minimum = torch.tensor(normal)
+    assert data.cliff(minimum).item() == 0.0
+    assert data.cliff_grad(minimum).abs().max().item() == 0.0
+    grid = torch.stack(torch.meshgrid(*[torch.linspace(-4, 4, 161)] * 2, indexing="xy"), -1)
+    assert data.cliff(grid.double()).min().item() >= 0.0
+    # the terrace is 20 higher than the bowl; the band's slope peaks at 1.875 * 20 / 0.5
+    bowl = torch.tensor(-2.0 * normal + 0.5 * along)
+    terrace_minus_bowl = data.cliff(bowl) - data.cliff(bowl, height=0.0)
+    assert terrace_minus_bowl.item() == pytest.approx(20.0, abs=1e-12)
+    on_edge = torch.tensor(0.0 * normal + 0.0 * along)
+    cliff_slope = -(data.cliff_grad(on_edge) - data.cliff_grad(on_edge, height=0.0)) @ minimum
+    assert cliff_slope.item() == pytest.approx(1.875 * 20 / 0.5)
+    # far away the ground is flat: f levels off at 4
+    far = torch.tensor(21.0 * normal)
+    assert data.cliff(far).item() == pytest.approx(4.0, abs=1e-9)
+    assert data.cliff_grad(far).norm().item() < 1e-8
+    assert data.cliff(grid.double()).shape == (161, 161)

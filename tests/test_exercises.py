@@ -55,18 +55,32 @@ def test_cases_are_plain_data_with_the_same_groups_for_every_seed(exercise_id):
     # Hidden cases differ from the visible ones (a secret seed gives new numbers).
     a = ex.cases(np.random.default_rng(1))[0].args
     b = ex.cases(np.random.default_rng(2))[0].args
-    assert any(not np.array_equal(a[k], b[k]) for k in a if isinstance(a[k], np.ndarray)) or any(
-        a[k] != b[k] for k in a if not isinstance(a[k], np.ndarray)
-    )
+    assert any(_differ(a[k], b[k]) for k in a)
+
+
+def _differ(a, b) -> bool:
+    """Two case arguments differ (arrays by value, tuples of arrays element by element)."""
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) != len(b) or any(_differ(x, y) for x, y in zip(a, b, strict=False))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return not np.array_equal(a, b)
+    return a != b
+
+
+def _arrays(values):
+    """The arrays among case arguments, inside tuples too."""
+    for value in values:
+        if isinstance(value, tuple):
+            yield from _arrays(value)
+        elif isinstance(value, np.ndarray):
+            yield value
 
 
 @pytest.mark.parametrize("exercise_id", ALL)
 def test_group_names_that_name_a_dtype_have_arrays_of_that_dtype(exercise_id):
     ex = exercises.get(exercise_id)
     for case in ex.visible_cases():
-        floats = [
-            v for v in case.args.values() if isinstance(v, np.ndarray) and v.dtype.kind == "f"
-        ]
+        floats = [v for v in _arrays(case.args.values()) if v.dtype.kind == "f"]
         for name, dtype in (("float32", np.float32), ("float64", np.float64)):
             if name in case.group:
                 assert floats and all(v.dtype == dtype for v in floats), (case.group, ex.id)
