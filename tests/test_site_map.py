@@ -4,6 +4,7 @@
 """
 
 import importlib.util
+import shutil
 
 import nbformat
 import pytest
@@ -103,3 +104,60 @@ def test_the_cache_key_follows_course_utils_and_the_lock(tmp_path):
     assert build_site.cache_key(tmp_path) == key
     (tmp_path / "requirements.lock").write_text("x==2\n")
     assert build_site.cache_key(tmp_path) != key
+
+
+def _course(root, names):
+    """A course folder as stage() reads it: notebooks, the README, site/ with fake npm files."""
+    (root / "notebooks").mkdir(parents=True, exist_ok=True)
+    for name in names:
+        _lecture(root / "notebooks", name, f"Lecture {name[:2]} · {name[3:-6]}")
+    (root / "README.md").write_text(README, encoding="utf-8")
+    (root / "site").mkdir(exist_ok=True)
+    for name in build_site.OWN_ASSETS:
+        (root / "site" / name).write_text(f"/* {name} */\n")
+    modules = root / "site" / "node_modules"
+    for pattern, _ in build_site.ASSETS:
+        src = modules / pattern.replace("*", "font")
+        if "." in src.name:
+            src.parent.mkdir(parents=True, exist_ok=True)
+            src.write_text("x")
+        else:  # a folder of MathJax's
+            (src / "a").mkdir(parents=True, exist_ok=True)
+            (src / "a" / "b.js").write_text("x")
+
+
+def test_staging_follows_the_lectures_on_disk(tmp_path):
+    root, book = tmp_path / "course", tmp_path / "book"
+    _course(root, ["01_first.ipynb", "02_second.ipynb"])
+    lectures, removed = build_site.stage("student", book, root)
+    assert [path.name for path in lectures] == ["01_first.ipynb", "02_second.ipynb"]
+    assert removed == []
+    assert sorted(path.name for path in book.glob("*.ipynb")) == [p.name for p in lectures]
+    assert "- file: 02_second" in (book / "_toc.yml").read_text()
+    assert "[Lecture 02 · second](02_second.ipynb)" in (book / "index.md").read_text()
+    assert (book / "_assets" / "html-manager" / "embed-amd.js").is_file()
+    assert (book / "_assets" / "html-manager" / "font.woff2").is_file()
+    assert (book / "_assets" / "mathjax" / "input" / "tex" / "a" / "b.js").is_file()
+
+    # A lecture renamed and one added: the old copy leaves the book, the new ones enter it.
+    (root / "notebooks" / "02_second.ipynb").rename(root / "notebooks" / "02_renamed.ipynb")
+    _lecture(root / "notebooks", "03_third.ipynb", "Lecture 03 · third")
+    lectures, removed = build_site.stage("student", book, root)
+    assert removed == ["02_second.ipynb"]
+    assert sorted(path.name for path in book.glob("*.ipynb")) == [
+        "01_first.ipynb",
+        "02_renamed.ipynb",
+        "03_third.ipynb",
+    ]
+    assert "- file: 03_third" in (book / "_toc.yml").read_text()
+
+
+def test_staging_without_npm_packages_or_lectures_says_what_to_run(tmp_path):
+    root = tmp_path / "course"
+    _course(root, ["01_first.ipynb"])
+    shutil.rmtree(root / "site" / "node_modules" / "mathjax")
+    with pytest.raises(RuntimeError, match=r"make site.*npm ci"):
+        build_site.stage("student", tmp_path / "book", root)
+    (root / "solutions").mkdir()
+    with pytest.raises(RuntimeError, match="no lectures"):
+        build_site.stage("instructor", tmp_path / "book", root)
