@@ -18,8 +18,11 @@ def _pins(lines):
 
 
 def _pyproject():
+    """Every dependency of pyproject.toml: the package's and those of every extra."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return project["dependencies"] + project["optional-dependencies"]["dev"]
+    extras = project["optional-dependencies"]
+    assert {"dev", "site"} <= extras.keys()
+    return project["dependencies"] + [dep for extra in extras.values() for dep in extra]
 
 
 def test_every_dependency_is_pinned_exactly():

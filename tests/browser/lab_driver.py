@@ -2,11 +2,10 @@
 
 ``JupyterLab(root)`` starts a server on a free localhost port with JupyterLab's own test
 configuration (``jupyterlab.galata.configure_jupyter_server``: no token, no XSRF check,
-``window.jupyterapp`` exposed), serving ``root``. ``chromium()`` starts Debian's
-Chromium (``/usr/bin/chromium``, never a downloaded browser) with a fresh profile and
-every network feature off. ``Notebook`` is one open notebook tab: run it through the Run
-menu, save it, read its outputs, find its explorers and move their controls with the
-keyboard while timing each key press until the new picture is on screen.
+``window.jupyterapp`` exposed), serving ``root``. ``Notebook`` is one open notebook tab
+(in the Chromium of tests/chromium.py): run it through the Run menu, save it, read its
+outputs, find its explorers and move their controls with the keyboard while timing each
+key press until the new picture is on screen.
 """
 
 import contextlib
@@ -14,31 +13,18 @@ import ctypes
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from playwright.sync_api import Locator, Page, sync_playwright
+from playwright.sync_api import Locator, Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's package: `apt-get install -y chromium`
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",  # CI runs as root, where Chromium's sandbox cannot start
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # What the page would show for a widget that did not render (the kernel-side repr, or
 # the widget manager's messages).
 NOT_RENDERED = ("Error displaying widget", "Loading widget", "VBox(", "HBox(", "GridBox(")
@@ -129,29 +115,6 @@ class JupyterLab:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
         self.log.close()
-
-
-@contextlib.contextmanager
-def chromium(width: int = 1400, height: int = 1000):
-    """A headless Chromium page (fresh profile, no network features), closed on exit."""
-    if not Path(CHROMIUM).exists():
-        raise RuntimeError(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    profile = tempfile.mkdtemp(prefix="course-chromium-")
-    try:
-        with sync_playwright() as p:
-            context = p.chromium.launch_persistent_context(
-                profile,
-                executable_path=CHROMIUM,
-                headless=True,
-                args=CHROMIUM_ARGS,
-                viewport={"width": width, "height": height},
-            )
-            try:
-                yield context
-            finally:
-                context.close()
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 # In-page helpers, installed in every page before JupyterLab loads: when the last key went

@@ -5,7 +5,9 @@
 notebooks/, copied to a temporary folder:
 
 - Run ▸ Run All Cells: no error output, every check says "not implemented yet", every
-  widget rendered as a widget (not as text, not "Error displaying widget");
+  widget rendered as a widget (not as text, not "Error displaying widget"); the notebook
+  as saved then is kept in build/browser/executed/, from which ``make test-site`` builds
+  the site's student edition instead of executing every notebook once more;
 - every control of every explorer moved with the keyboard changes the picture and the
   value shown, and nothing on the page changes height meanwhile; the time from the key to
   the new picture on screen goes into the table printed at the end, with screenshots of
@@ -27,11 +29,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from chromium import chromium  # tests/chromium.py, shared with the site test
 from lab_driver import (
     NOT_RENDERED,
     JupyterLab,
     Notebook,
-    chromium,
     exercise_explorer,
     move_control,
     shut_down_kernels,
@@ -49,6 +51,7 @@ pytestmark = pytest.mark.skipif(
 
 NAMES = [path.name for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))]
 SHOTS = ROOT / "build" / "browser"
+EXECUTED = SHOTS / "executed"  # the saved notebooks, for tools/build_site.py --seed
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 ROWS = []  # one per notebook, for the table printed at the end
@@ -165,6 +168,8 @@ def test_student_notebook_runs_and_every_explorer_responds(lab, name):
         "saving did not store the widget state: is lab-settings/overrides.json installed "
         "(make lab and make test-browser install it into .venv)?"
     )
+    EXECUTED.mkdir(exist_ok=True)
+    shutil.copy(root / "notebooks" / name, EXECUTED / name)
 
     explorers = notebook.explorers()
     assert explorers, "no explorer on the page (every notebook has one)"
