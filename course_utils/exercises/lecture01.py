@@ -240,13 +240,11 @@ def _huber_swapped(pred, target, delta=1.0):
 def _softmax_se_cases(rng):
     cases = _cross_entropy_cases(rng)
     # a confidently wrong softmax: the gold class has the smallest logit by far
-    z = np.zeros((3, 10))
-    z[:, 0] = [-10.0, -20.0, -50.0]
+    target = rng.integers(0, 10, size=3).astype(np.int64)
+    z = 0.5 * rng.standard_normal((3, 10))
+    z[np.arange(3), target] = -rng.uniform(10.0, 50.0, size=3)
     cases.append(
-        Case(
-            "confidently wrong (gold logit far below the rest)",
-            {"logits": z, "target": np.zeros(3, dtype=np.int64)},
-        )
+        Case("confidently wrong (gold logit far below the rest)", {"logits": z, "target": target})
     )
     return cases
 
@@ -264,20 +262,30 @@ def _constant_loss_cases(rng):
             "classes that never occur",
             {"target": rng.choice([1, 4], size=12).astype(np.int64), "num_classes": 7},
         ),
+        Case("imbalanced (90% one class)", {"target": _imbalanced(rng), "num_classes": 3}),
         Case(
-            "imbalanced (90% one class)",
-            {"target": np.array([0] * 18 + [1, 2], dtype=np.int64), "num_classes": 3},
+            "every label the same",
+            {
+                "target": np.full(
+                    int(rng.integers(2, 12)), int(rng.integers(0, 4)), dtype=np.int64
+                ),
+                "num_classes": 4,
+            },
         ),
         Case(
-            "every label the same, a batch of one",
-            {"target": np.full(9, 2, dtype=np.int64), "num_classes": 4},
-        ),
-        Case(
-            "every label the same, a batch of one",
-            {"target": np.array([0], dtype=np.int64), "num_classes": 2},
+            "a batch of one",
+            {"target": rng.integers(0, 2, size=1).astype(np.int64), "num_classes": 2},
         ),
     ]
     return cases
+
+
+def _imbalanced(rng):
+    """Labels of 3 classes, 90% of them one class (a random one), in a random order."""
+    k = int(rng.integers(1, 4))
+    major, others = rng.permutation(3)[0], rng.permutation(3)[1:]
+    labels = [major] * (18 * k) + [others[0]] * k + [others[1]] * k
+    return rng.permutation(np.array(labels, dtype=np.int64))
 
 
 def _se_grad_of_ce(logits, target):

@@ -182,7 +182,12 @@ def _noise_cases(rng):
     ]
     cases += [
         Case(
-            "momentum 1: the last batch mean alone", {"batch_size": 8, "momentum": 1.0, "std": 2.0}
+            "momentum 1: the last batch mean alone",
+            {
+                "batch_size": int(rng.choice([4, 8, 16])),
+                "momentum": 1.0,
+                "std": float(rng.uniform(0.5, 3.0)),
+            },
         ),
         Case(
             "a batch of two, small momentum",

@@ -50,6 +50,9 @@ from course_utils.grading.notebook import Cell
 NAMESPACES = (
     *("math", "numpy", "numpy.linalg", "numpy.random"),
     *("torch", "torch.nn", "torch.nn.functional", "torch.linalg", "torch.special", "torch.fft"),
+    # Sampling from a distribution with a generator of one's own (lecture 05's mixup draws
+    # Beta weights inside torch.random.fork_rng, seeded from the answer's generator).
+    *("torch.distributions", "torch.random"),
 )
 PREAMBLE = {"math": math, "np": np, "torch": torch, "F": torch.nn.functional}
 # Functions that run code the check never sees: unpickling, and compiling (dynamo hands
