@@ -113,3 +113,15 @@ def test_every_exercise_has_one_answer_cell_and_a_check(name):
 # That every unsolved student notebook runs top to bottom without an error and each check
 # says "not implemented yet" is tested in tests/browser/ (make test-browser), which runs it
 # in JupyterLab anyway: one execution serves both.
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_setup_cell_runs_pytorch_on_one_thread(name):
+    # The stored outputs are reproduced by nbval once, with the default thread count. They
+    # are the same on a student's machine with any number of cores because the setup cell (the
+    # first code cell) runs PyTorch on one thread; the small networks of the course gain
+    # nothing from more, and a waiting second thread on a busy machine costs a lot.
+    solution = nbformat.read(SOLUTIONS / name, as_version=4)
+    setup = next(cell for cell in solution.cells if cell.cell_type == "code")
+    lines = [line.split("#")[0].strip() for line in setup.source.splitlines()]
+    assert "torch.set_num_threads(1)" in lines
