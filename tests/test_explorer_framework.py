@@ -13,9 +13,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import PIL.Image
 import pytest
+import torch
 
 from course_utils import plotting, widgets
-from course_utils.widgets.explorer import REOPEN_NOTE
+from course_utils.widgets.explorer import REOPEN_NOTE, one_thread
 
 BUILDERS = sorted(name for name in widgets.__all__ if name.endswith("_explorer"))
 # Quantities that matter by their order of magnitude get a logarithmic slider.
@@ -134,3 +135,17 @@ def test_an_explorer_without_animated_artists_redraws_fully():
     steep = _pixels(line.out.outputs[0]["data"]["image/png"])
     assert flat.shape == steep.shape == (100, 200, 3) and (flat != steep).any()
     assert line.animated == [] and line._backgrounds == {}
+
+
+def test_one_thread_runs_torch_on_one_thread_and_restores_the_count():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with one_thread():
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with pytest.raises(ZeroDivisionError), one_thread():
+            1 / 0  # noqa: B018
+        assert torch.get_num_threads() == 2  # restored after an error too
+    finally:
+        torch.set_num_threads(before)

@@ -38,19 +38,21 @@ text form says the same.
 """
 
 import base64
+import contextlib
 import html
 import math
 
 import ipywidgets as ipw
 import numpy as np
 import PIL.Image
+import torch
 from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from course_utils import _validate, plotting
 
-__all__ = ["REOPEN_NOTE", "Explorer", "figure_png", "slider"]
+__all__ = ["REOPEN_NOTE", "Explorer", "figure_png", "one_thread", "slider"]
 
 DPI = 100  # the picture is fig.get_size_inches() * DPI pixels
 # What a saved notebook shows under the last picture, and in place of the widget where widgets
@@ -59,6 +61,22 @@ DPI = 100  # the picture is fig.get_size_inches() * DPI pixels
 REOPEN_NOTE = (
     "Controls do nothing after reopening the notebook? Run ▸ Run All Cells brings them back."
 )
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Run PyTorch on one thread inside the block, then restore the thread count.
+
+    An explorer's tensors are small: a second thread adds synchronisation and no speed, and
+    on a busy machine, where it waits for a free core, it made updates up to ten times
+    slower (measured in lectures 03, 05, 06).
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def figure_png(fig: Figure, dpi: int = DPI) -> str:

@@ -12,7 +12,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.ticker import MaxNLocator
 
 from course_utils import _validate, initialization, plotting
-from course_utils.widgets.explorer import Explorer
+from course_utils.widgets.explorer import Explorer, one_thread
 
 __all__ = [
     "DEPTH_ACTIVATIONS",
@@ -195,16 +195,10 @@ class DepthExplorer(Explorer):
         self.ax_hist.set_xlim(low, high)
 
     def draw(self, depth, width, activation, init, gain):
-        # One thread: these tensors are too small to gain from two, and a second thread that
-        # waits for a busy core can make an update ten times slower (measured).
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        with one_thread():
             s = depth_statistics(
                 depth, width, activation, init, gain, batch_size=self.batch_size, bins=self.bins
             )
-        finally:
-            torch.set_num_threads(threads)
         self.statistics = s
         self._show_range(DEPTH_ACTIVATIONS[activation][1])
         image = np.full((self.max_depth, self.bins), np.nan)

@@ -9,7 +9,6 @@ explorer is built; the tests check that it takes the same steps as ``torch.optim
 with ``weight_decay`` on each network alone.
 """
 
-import contextlib
 from dataclasses import dataclass
 
 import contourpy
@@ -22,7 +21,7 @@ from matplotlib.path import Path
 from matplotlib.ticker import PercentFormatter
 
 from course_utils import _validate, data, plotting
-from course_utils.widgets.explorer import Explorer, slider
+from course_utils.widgets.explorer import Explorer, one_thread, slider
 
 __all__ = [
     "EXPLORER_WEIGHT_DECAYS",
@@ -84,19 +83,6 @@ class MixtureRuns:
         return logits
 
 
-@contextlib.contextmanager
-def _one_thread():
-    """Run torch on one thread, then restore the setting. The tensors here are small: a
-    second thread adds synchronisation (very costly on a busy machine) and no speed, and
-    on one thread the results do not depend on the machine's thread setting."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _forward(x, W1, b1, W2, b2):
     """Logits of M stacked networks: x (B, 2), W1 (M, 2, H), b1 (M, 1, H), W2 (M, H, 1),
     b2 (M, 1, 1). Returns the logits (M, B) and what the backward pass needs."""
@@ -145,7 +131,7 @@ def train_mixture_mlps(
     dL/dW1 = x^T dL/dz1. Accuracies and losses are recorded after about ``records`` steps
     spaced evenly on a log scale from step 10 to the last (``MixtureRuns.steps``), and the
     final logits on a ``plotting.decision_grid`` of the given resolution. Runs on one thread
-    (see ``_one_thread``).
+    (see ``one_thread``).
     """
     weight_decays = tuple(
         float(_validate.number(w, "weight_decays", low=0.0)) for w in weight_decays
@@ -166,7 +152,7 @@ def train_mixture_mlps(
     scores = np.zeros((len(widths), len(weight_decays), resolution, resolution), dtype=np.float32)
     norms = np.zeros((len(widths), len(weight_decays)))
     final = {}
-    with torch.no_grad(), _one_thread():
+    with torch.no_grad(), one_thread():
         for i, width in enumerate(widths):
             torch.manual_seed(seed)
             first, second = torch.nn.Linear(2, width), torch.nn.Linear(width, 1)

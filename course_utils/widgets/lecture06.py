@@ -13,7 +13,6 @@ layer) and measures it; ``DropoutExplorer`` shows the mask, the network's decisi
 boundary (dropout off: the weight-scaled network) and the thinned network's.
 """
 
-import contextlib
 import functools
 import math
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ import torch
 from course_utils import _validate, data, plotting
 from course_utils import dropout as dropout_module
 from course_utils.figures import lecture06 as figures
-from course_utils.widgets.explorer import Explorer, slider
+from course_utils.widgets.explorer import Explorer, one_thread, slider
 
 __all__ = [
     "DropoutExplorer",
@@ -39,18 +38,6 @@ __all__ = [
 ]
 
 RATES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-
-
-@contextlib.contextmanager
-def _one_thread():
-    """Run torch on one thread inside the block: these networks are so small that more
-    threads only add synchronization (and, on a busy machine, wait for each other)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 @dataclass(frozen=True)
@@ -114,7 +101,7 @@ def dropout_networks(
     p = torch.tensor(rates, dtype=torch.float64)[:, None, None]
     opt = torch.optim.Adam(params, lr=lr)
     targets = y.repeat(K)
-    with _one_thread():
+    with one_thread():
         for _ in range(epochs):
             logits = _forward(params, x, p, gen)
             # the sum over networks of each network's mean loss
@@ -240,7 +227,7 @@ class DropoutExplorer(Explorer):
 
         self.X, self.Y, points = plotting.decision_grid(resolution=resolution)
         self.points = points.double()
-        with torch.no_grad(), _one_thread():
+        with torch.no_grad(), one_thread():
             self.mean_scores = [
                 _score(m)(self.points).numpy().reshape(self.X.shape) for m in self.nets.models
             ]
@@ -282,7 +269,7 @@ class DropoutExplorer(Explorer):
         super().__init__(controls, fig, animated=animated)
 
     def draw(self, rate, mask_seed):
-        with _one_thread():
+        with one_thread():
             self._draw(rate, mask_seed)
 
     def _draw(self, rate, mask_seed):
