@@ -256,6 +256,18 @@ SOFTMAX_FROM_HELPER = "def softmax(z, dim=-1):\n    return normalise(z, dim)"
 # The answer's own generator frame holds the full builtins: __import__ and getattr, with
 # which it undoes the run-time blocks (as they were kept) and calls torch.softmax.
 # Refused: frames (gi_frame, f_builtins).
+# Class 1 through torch.distributions (allowed, for sampling): Categorical computes the
+# normalized logits and probabilities with the forbidden operators; the named transform is
+# caught on the syntax tree, the others at the dispatcher.
+DISTRIBUTION_SOFTMAX = """def softmax(z, dim=-1):
+    d = torch.distributions.Categorical(logits=z.movedim(dim, -1))
+    return d.probs.movedim(-1, dim)"""
+DISTRIBUTION_LOG_SOFTMAX = """def log_softmax(z, dim=-1):
+    d = torch.distributions.Categorical(logits=z.movedim(dim, -1))
+    return d.logits.movedim(-1, dim)"""
+NAMED_TRANSFORM = """def softmax(z, dim=-1):
+    return torch.distributions.SoftmaxTransform()(z.movedim(dim, -1)).movedim(-1, dim)"""
+
 FRAME_ESCAPE = """def frames():
     yield 1
 

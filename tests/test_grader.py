@@ -146,6 +146,16 @@ ATTACKS = {
     # An answer's own generator frame holds the full builtins (__import__, getattr): with
     # them it would undo the run-time blocks and call torch.softmax. Refused: frames.
     "frame_escape": (dict(softmax=subs.FRAME_ESCAPE), subs.TOTAL - 2, {"01.softmax": "forbidden"}),
+    "distribution_routes": (
+        dict(softmax=subs.DISTRIBUTION_SOFTMAX, log_softmax=subs.DISTRIBUTION_LOG_SOFTMAX),
+        subs.TOTAL - 4,
+        {"01.softmax": "forbidden", "01.log_softmax": "forbidden"},
+    ),
+    "named_transform": (
+        dict(softmax=subs.NAMED_TRANSFORM),
+        subs.TOTAL - 2,
+        {"01.softmax": "forbidden"},
+    ),
     # logsumexp and softplus under other names, and BCE as the soft-margin loss.
     "renamed_logsumexp": (
         dict(softmax=subs.LOGADDEXP_SOFTMAX, log_softmax=subs.LOGCUMSUMEXP_LOG_SOFTMAX),
