@@ -283,8 +283,8 @@ def _constant_loss_cases(rng):
 def _imbalanced(rng):
     """Labels of 3 classes, 90% of them one class (a random one), in a random order."""
     k = int(rng.integers(1, 4))
-    major, others = rng.permutation(3)[0], rng.permutation(3)[1:]
-    labels = [major] * (18 * k) + [others[0]] * k + [others[1]] * k
+    major, second, third = rng.permutation(3)
+    labels = [major] * (18 * k) + [second] * k + [third] * k
     return rng.permutation(np.array(labels, dtype=np.int64))
 
 
